@@ -1,0 +1,127 @@
+import type { CliInput } from './run.js';
+import { UsageError } from './args.js';
+import { defaultModelDir } from '../paths.js';
+import { initBackend, loadModel, loadTokenizer, gpt2Tokenizer, generate, type GenerationOptions } from '../../worker/index.js';
+
+async function tokenizerFor(input: CliInput) {
+  return input.values.model === undefined ? gpt2Tokenizer() : loadTokenizer(input.values.model);
+}
+
+function modelDir(input: CliInput): string {
+  const dir = input.values.model ?? defaultModelDir();
+  if (dir === null) throw new UsageError('no model given and no default model is installed: pass --model DIR');
+  return dir;
+}
+
+function generationOptions(input: CliInput): GenerationOptions {
+  const options: GenerationOptions = {
+    maxLength: input.ints('max-length', 1),
+    maxNewTokens: input.ints('max-new-tokens', 1),
+    minNewTokens: input.ints('min-new-tokens', 0),
+    numReturnSequences: input.ints('num-return-sequences', 1),
+    doSample: input.values['do-sample'] === true,
+    temperature: input.floats('temperature'),
+    topK: input.ints('top-k', 0),
+    topP: input.floats('top-p'),
+    repetitionPenalty: input.floats('repetition-penalty'),
+    noRepeatNgramSize: input.ints('no-repeat-ngram-size', 0),
+    seed: input.ints('seed', 0),
+    stop: input.values.stop,
+  };
+  // Unset options keep generate's (Hugging Face's) defaults.
+  for (const key of Object.keys(options) as (keyof GenerationOptions)[]) {
+    if (options[key] === undefined) delete options[key];
+  }
+  return options;
+}
+
+async function generateCommand(input: CliInput): Promise<void> {
+  const { values } = input;
+  if ((values.prompt === undefined) === (values['prompt-ids'] === undefined)) {
+    throw new UsageError('generate needs exactly one of --prompt TEXT or --prompt-ids 1,2,3');
+  }
+  const options = generationOptions(input);
+  const dir = modelDir(input);
+  const backend = await initBackend(values.backend);
+  const started = performance.now();
+  const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+  const loadMs = performance.now() - started;
+  try {
+    const promptIds = values.prompt !== undefined ? tokenizer.encode(values.prompt) : input.ids('prompt-ids')!;
+    if (promptIds.length === 0) throw new UsageError('the prompt is empty: give at least one token');
+    // A single plain-text continuation streams as it is made; several, or --json, print at the end.
+    const stream = !values.json && (options.numReturnSequences ?? 1) === 1;
+    const result = await generate(model, tokenizer, promptIds, options, stream ? (e) => process.stdout.write(e.textDelta) : undefined);
+    if (result.truncatedPromptTokens > 0) {
+      process.stderr.write(`inkling: the prompt was cut to its last ${result.promptTokens} tokens to fit the context window\n`);
+    }
+    if (values.json) {
+      const out = {
+        backend: backend.name,
+        backendReason: backend.reason,
+        promptTokens: result.promptTokens,
+        truncatedPromptTokens: result.truncatedPromptTokens,
+        sequences: result.sequences.map((s) => ({ ids: s.ids, text: s.text, finishReason: s.finishReason })),
+        timings: { loadMs: round(loadMs), ...roundAll(result.timings) },
+      };
+      process.stdout.write(JSON.stringify(out) + '\n');
+    } else if (stream) {
+      process.stdout.write('\n');
+    } else {
+      result.sequences.forEach((s, i) => process.stdout.write(`--- ${i + 1} ---\n${s.text}\n`));
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+async function tokenizeCommand(input: CliInput): Promise<void> {
+  const ids = (await tokenizerFor(input)).encode(input.readText());
+  process.stdout.write(input.values.json ? JSON.stringify({ ids }) + '\n' : ids.join(',') + '\n');
+}
+
+async function detokenizeCommand(input: CliInput): Promise<void> {
+  if (input.positionals.length !== 1) throw new UsageError('detokenize needs one argument: ids like 1,2,3');
+  const tokenizer = await tokenizerFor(input);
+  const ids = input.positionals[0]!.split(',').map((p) => p.trim());
+  const parsed = ids.map((p) => {
+    if (!/^\d+$/.test(p)) throw new UsageError(`"${p}" is not a token id`);
+    return Number(p);
+  });
+  process.stdout.write(tokenizer.decode(parsed));
+}
+
+async function logitsCommand(input: CliInput): Promise<void> {
+  const ids = input.ids('prompt-ids');
+  if (ids === undefined) throw new UsageError('logits needs --prompt-ids 1,2,3');
+  if (!input.values.json) throw new UsageError('logits prints JSON only: add --json');
+  await initBackend(input.values.backend);
+  const model = await loadModel(modelDir(input));
+  const cache = model.createCache(1);
+  try {
+    if (ids.length > model.config.nPositions) {
+      throw new UsageError(`${ids.length} ids do not fit the model's ${model.config.nPositions} positions`);
+    }
+    const bad = ids.find((id) => id >= model.config.vocabSize);
+    if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary (size ${model.config.vocabSize})`);
+    const logits = model.forward([ids], cache);
+    const row = Array.from(await logits.data());
+    logits.dispose();
+    process.stdout.write(JSON.stringify({ logits: row }) + '\n');
+  } finally {
+    cache.dispose();
+    model.dispose();
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+const roundAll = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]));
+
+export const COMMANDS = {
+  generate: generateCommand,
+  tokenize: tokenizeCommand,
+  detokenize: detokenizeCommand,
+  logits: logitsCommand,
+} as const;
+
+export type Command = keyof typeof COMMANDS;

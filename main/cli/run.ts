@@ -1,0 +1,103 @@
+/**
+ * `inkling` — the engine from the command line. Every command calls the same library functions the app's
+ * worker uses. Errors print one readable line to stderr (the stack only with --verbose) and exit non-zero.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError, parseFloatOption, parseIdList, parseIntOption } from './args.js';
+import { COMMANDS, type Command } from './commands.js';
+
+const USAGE = `Usage: inkling <command> [options]
+
+Commands:
+  generate   --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-length N | --max-new-tokens N]
+             [--min-new-tokens N] [--num-return-sequences K] [--do-sample] [--temperature T] [--top-k K]
+             [--top-p P] [--repetition-penalty R] [--no-repeat-ngram-size N] [--seed S] [--stop STR]...
+             [--backend auto|tensorflow|wasm|cpu] [--json]
+  tokenize   (TEXT | --file F) [--model DIR] [--json]      ("--" ends the options)
+  detokenize 1,2,3 [--model DIR]                           prints the exact text, nothing added
+  logits     --model DIR --prompt-ids 1,2,3 --json         the full logits row of the last position
+
+Common: --verbose (stack traces), --help`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  prompt: { type: 'string' },
+  'prompt-ids': { type: 'string' },
+  'max-length': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  'min-new-tokens': { type: 'string' },
+  'num-return-sequences': { type: 'string' },
+  'do-sample': { type: 'boolean' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  'no-repeat-ngram-size': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  backend: { type: 'string' },
+  file: { type: 'string' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+export type CliValues = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+/** Options parsed and checked once, so every command sees typed values. */
+export interface CliInput {
+  command: Command;
+  positionals: string[];
+  values: CliValues;
+  ints: (name: keyof typeof OPTIONS, min?: number) => number | undefined;
+  floats: (name: keyof typeof OPTIONS) => number | undefined;
+  ids: (name: keyof typeof OPTIONS) => number[] | undefined;
+  readText: () => string;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let verbose = argv.includes('--verbose');
+  try {
+    const { values, positionals } = (() => {
+      try {
+        return parse(argv);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    })();
+    verbose = values.verbose === true;
+    const [name, ...rest] = positionals;
+    if (values.help || name === undefined || name === 'help') {
+      process.stdout.write(USAGE + '\n');
+      return name === undefined && !values.help ? 2 : 0;
+    }
+    const command = COMMANDS[name as keyof typeof COMMANDS];
+    if (!command) throw new UsageError(`unknown command "${name}" (try --help)`);
+    const str = (n: keyof typeof OPTIONS) => values[n] as string | undefined;
+    const input: CliInput = {
+      command: name as Command,
+      positionals: rest,
+      values,
+      ints: (n, min) => parseIntOption(n, str(n), min),
+      floats: (n) => parseFloatOption(n, str(n)),
+      ids: (n) => (str(n) === undefined ? undefined : parseIdList(`--${n}`, str(n)!)),
+      readText: () => {
+        if (values.file !== undefined) return readFileSync(values.file, 'utf8');
+        if (rest.length === 0) throw new UsageError(`${name} needs a TEXT argument or --file F`);
+        return rest.join(' ');
+      },
+    };
+    await command(input);
+    return 0;
+  } catch (err) {
+    const e = err as Error;
+    if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+    else process.stderr.write(`inkling: ${e.message.split('\n')[0]}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

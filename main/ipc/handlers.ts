@@ -1,0 +1,122 @@
+/**
+ * The API, implemented once for both transports (Electron IPC and the browser-mode WebSocket). Each method
+ * checks what the renderer sent, calls the store or the engine, and lets errors surface as `ApiError`s
+ * carrying a code (the store's `StoreError` codes pass through unchanged).
+ */
+import type {
+  ApiHandlers,
+  CompletionEvent,
+  CompletionRequest,
+  DocumentFull,
+  DocumentSummary,
+  EngineStatus,
+  RevisionSummary,
+  Settings,
+} from './contract.js';
+import { ApiError } from './errors.js';
+import type { ApiEventBus } from './events.js';
+import type { SettingsPatch } from '../store/index.js';
+import { completionRequest, id, integer, LIMITS, optional, settingsPatch, string } from './validate.js';
+
+/** The part of the store (main/store) the API uses. */
+export interface ApiStore {
+  listDocuments(query?: string): DocumentSummary[];
+  getDocument(id: string): DocumentFull | null;
+  createDocument(title?: string): DocumentFull;
+  saveDocument(id: string, patch: { title?: string; body?: string }): DocumentSummary;
+  deleteDocument(id: string): void;
+  restoreDocument(id: string): DocumentSummary;
+  listRevisions(documentId: string): RevisionSummary[];
+  restoreRevision(documentId: string, revisionId: number): DocumentFull;
+  getSettings(): Settings;
+  updateSettings(patch: SettingsPatch): Settings;
+}
+
+/** The part of the engine host (main/engine) the API uses. */
+export interface ApiEngine {
+  complete(request: CompletionRequest, onEvent: (event: CompletionEvent) => void): void;
+  cancel(requestId: string): void;
+  status(): EngineStatus;
+}
+
+export interface HandlerParts {
+  store: ApiStore;
+  engine: ApiEngine;
+  events: Pick<ApiEventBus, 'emit'>;
+}
+
+/** The contract's shape only: the engine's `done` carries timings the renderer has no use for. */
+function contractEvent(event: CompletionEvent): CompletionEvent {
+  if (event.type !== 'done') return event;
+  const { requestId, type, alternatives, latencyMs, reusedTokens } = event;
+  return { requestId, type, alternatives, latencyMs, reusedTokens };
+}
+
+const MAX_REVISION_ID = Number.MAX_SAFE_INTEGER;
+
+export function createApiHandlers({ store, engine, events }: HandlerParts): ApiHandlers {
+  return {
+    async listDocuments(query) {
+      return store.listDocuments(optional(string(LIMITS.queryChars))(query, 'query'));
+    },
+    async getDocument(documentId) {
+      return store.getDocument(id(documentId, 'id'));
+    },
+    async createDocument(title) {
+      const checked = optional(string(LIMITS.titleChars))(title, 'title');
+      return checked === undefined ? store.createDocument() : store.createDocument(checked);
+    },
+    async saveDocument(documentId, patch) {
+      const docId = id(documentId, 'id');
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+        throw new ApiError('INVALID_INPUT', 'patch must be an object with title and/or body');
+      }
+      const unknown = Object.keys(patch).filter((key) => key !== 'title' && key !== 'body');
+      if (unknown.length > 0) throw new ApiError('INVALID_INPUT', `patch has an unknown field "${unknown[0]!.slice(0, 64)}"`);
+      const checked: { title?: string; body?: string } = {};
+      const title = optional(string(LIMITS.titleChars))(patch.title, 'patch.title');
+      const body = optional(string(LIMITS.bodyChars))(patch.body, 'patch.body');
+      if (title !== undefined) checked.title = title;
+      if (body !== undefined) checked.body = body;
+      return store.saveDocument(docId, checked);
+    },
+    async deleteDocument(documentId) {
+      store.deleteDocument(id(documentId, 'id'));
+    },
+    async restoreDocument(documentId) {
+      return store.restoreDocument(id(documentId, 'id'));
+    },
+    async listRevisions(documentId) {
+      return store.listRevisions(id(documentId, 'documentId'));
+    },
+    async restoreRevision(documentId, revisionId) {
+      return store.restoreRevision(id(documentId, 'documentId'), integer(1, MAX_REVISION_ID)(revisionId, 'revisionId'));
+    },
+    async getSettings() {
+      return store.getSettings();
+    },
+    async updateSettings(patch) {
+      return store.updateSettings(settingsPatch(patch, 'patch'));
+    },
+    async getEngineStatus() {
+      return engine.status();
+    },
+    async complete(request) {
+      const checked = completionRequest(request);
+      // Saved settings apply at each request, so a change on the settings page takes effect at the next keystroke.
+      const settings = store.getSettings();
+      engine.complete(
+        {
+          ...checked,
+          numAlternatives: checked.numAlternatives ?? 1,
+          decoding: { ...settings.decoding, ...checked.decoding },
+          stopAtSentenceEnd: checked.stopAtSentenceEnd ?? settings.stopAtSentenceEnd,
+        },
+        (event) => events.emit('completion', contractEvent(event)),
+      );
+    },
+    async cancelCompletion(requestId) {
+      engine.cancel(id(requestId, 'requestId'));
+    },
+  };
+}

@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  createApp,
+  defaultDataDir,
+  parseAppArgs,
+  resolveConfig,
+  UsageError,
+  type AppEngine,
+} from '../../main/app.js';
+import type { CompletionEvent, EngineStatus } from '../../main/ipc/contract.js';
+
+test('default data folder per OS', () => {
+  assert.equal(defaultDataDir({ env: {}, platform: 'linux', home: '/home/ada' }), '/home/ada/.config/Inkling');
+  assert.equal(defaultDataDir({ env: { XDG_CONFIG_HOME: '/cfg' }, platform: 'linux', home: '/home/ada' }), '/cfg/Inkling');
+  assert.equal(
+    defaultDataDir({ env: { APPDATA: 'C:\\Users\\Ada\\AppData\\Roaming' }, platform: 'win32', home: 'C:\\Users\\Ada' }),
+    'C:\\Users\\Ada\\AppData\\Roaming\\Inkling',
+  );
+  assert.equal(
+    defaultDataDir({ env: {}, platform: 'darwin', home: '/Users/ada' }),
+    '/Users/ada/Library/Application Support/Inkling',
+  );
+});
+
+test('flags win over the environment, which wins over the defaults', () => {
+  const system = { env: { INKLING_DATA_DIR: '/env/data', INKLING_MODEL: '/env/model', INKLING_BACKEND: 'cpu' }, platform: 'linux' as const, home: '/home/ada' };
+  const noBundled = () => null;
+  assert.deepEqual(resolveConfig({ data: '/flag/data', model: '/flag/model', backend: 'wasm' }, system, noBundled), {
+    dataDir: '/flag/data',
+    modelDir: '/flag/model',
+    backend: 'wasm',
+  });
+  assert.deepEqual(resolveConfig({}, system, noBundled), { dataDir: '/env/data', modelDir: '/env/model', backend: 'cpu' });
+  assert.deepEqual(resolveConfig({}, { env: {}, platform: 'linux', home: '/home/ada' }, noBundled), {
+    dataDir: '/home/ada/.config/Inkling',
+    modelDir: null,
+    backend: null,
+  });
+  assert.equal(resolveConfig({}, { env: {}, platform: 'linux', home: '/h' }, () => '/app/resources/default-model').modelDir, '/app/resources/default-model');
+});
+
+test('command-line flags: parsed, checked, unknown ones refused only when strict', () => {
+  assert.deepEqual(parseAppArgs(['--port', '0', '--data', '/d', '--model', '/m', '--backend', 'wasm'], { strict: true }), {
+    data: '/d',
+    model: '/m',
+    backend: 'wasm',
+    port: 0,
+    help: false,
+  });
+  assert.throws(() => parseAppArgs(['--port', 'abc'], { strict: true }), UsageError);
+  assert.throws(() => parseAppArgs(['--port', '70000'], { strict: true }), /at most 65535/);
+  assert.throws(() => parseAppArgs(['--colour'], { strict: true }), UsageError);
+  assert.equal(parseAppArgs(['--no-sandbox', '--data', '/d'], { strict: false }).data, '/d');
+});
+
+function tmpDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'inkling-app-'));
+}
+
+test('without a model the app runs and says so in the status and in every completion', async () => {
+  const dir = tmpDir();
+  const app = await createApp({ dataDir: path.join(dir, 'data'), modelDir: null, backend: null });
+  try {
+    const status = await app.handlers.getEngineStatus();
+    assert.equal(status.state, 'error');
+    assert.deepEqual(status.error, { code: 'NO_MODEL', message: 'no model found; pass --model DIR' });
+    const events: CompletionEvent[] = [];
+    app.events.on('completion', (e) => events.push(e));
+    await app.handlers.complete({ requestId: 'r', documentId: 'd', prefix: 'Hi' });
+    assert.deepEqual(events, [{ requestId: 'r', type: 'error', error: status.error }]);
+    // The store works all the same.
+    const doc = await app.handlers.createDocument('Notes');
+    assert.equal((await app.handlers.listDocuments())[0]!.id, doc.id);
+  } finally {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a model folder that does not exist is named in the status', async () => {
+  const dir = tmpDir();
+  const app = await createApp({ dataDir: dir, modelDir: path.join(dir, 'nope'), backend: null });
+  try {
+    const status = await app.handlers.getEngineStatus();
+    assert.equal(status.error?.code, 'NO_MODEL');
+    assert.ok(status.error?.message.includes(path.join(dir, 'nope')));
+  } finally {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with a model: the engine is started with the backend, its status reaches the bus, close stops it and closes the store', async () => {
+  const dir = tmpDir();
+  const started: Array<[string, string | null]> = [];
+  let statusListener: ((s: EngineStatus) => void) | null = null;
+  let stops = 0;
+  const engine: AppEngine = {
+    status: () => ({ state: 'loading', backend: '', backendReason: '', modelName: '', error: null }),
+    complete() {},
+    cancel() {},
+    on(_event, listener) {
+      statusListener = listener;
+      return () => (statusListener = null);
+    },
+    async stop() {
+      stops++;
+    },
+  };
+  const modelDir = dir; // any existing folder: the fake engine does not read it
+  const app = await createApp(
+    { dataDir: path.join(dir, 'data'), modelDir, backend: 'cpu' },
+    { startEngine: (m, b) => (started.push([m, b]), engine) },
+  );
+  const seen: EngineStatus[] = [];
+  app.events.on('engineStatus', (s) => seen.push(s));
+  assert.deepEqual(started, [[modelDir, 'cpu']]);
+  statusListener!({ state: 'ready', backend: 'cpu', backendReason: 'asked for', modelName: 'tiny', error: null });
+  assert.deepEqual(seen.map((s) => s.state), ['ready']);
+
+  await app.handlers.createDocument('kept');
+  await Promise.all([app.close(), app.close()]);
+  assert.equal(stops, 1);
+  assert.equal(statusListener, null, 'the status listener is removed');
+  // Closing checkpointed the write-ahead log into the database file.
+  assert.deepEqual(readdirSync(path.join(dir, 'data')).filter((f) => f.endsWith('-wal')), []);
+  rmSync(dir, { recursive: true, force: true });
+});

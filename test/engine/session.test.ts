@@ -1,0 +1,226 @@
+/**
+ * Prefix reuse in-process, on the tiny fixture model: reuse must never change a result, only skip work.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { generate } from '../../worker/generate/index.js';
+import { loadModel } from '../../worker/model/load.js';
+import type { ForwardOptions, KvCache, LanguageModel } from '../../worker/model/types.js';
+import { PrefixSession, commonPrefixLength, contextWindow } from '../../worker/session.js';
+import { gpt2Tokenizer } from '../../worker/tokenizer/index.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const modelDir = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
+const tokenizer = gpt2Tokenizer();
+let model: LanguageModel;
+
+before(async () => {
+  await tf.setBackend('wasm');
+  model = await loadModel(modelDir);
+});
+after(() => model.dispose());
+
+/** The model, counting the token positions it is asked to run. */
+class CountingModel implements LanguageModel {
+  positions = 0;
+  constructor(private readonly base: LanguageModel) {}
+  get config() {
+    return this.base.config;
+  }
+  get weightBytes() {
+    return this.base.weightBytes;
+  }
+  createCache(batch: number) {
+    return this.base.createCache(batch);
+  }
+  forward(tokens: number[][], cache: KvCache, options?: ForwardOptions) {
+    this.positions += tokens[0].length;
+    return this.base.forward(tokens, cache, options);
+  }
+  dispose() {}
+}
+
+/** Last-position logits of `ids` run from an empty cache. */
+function freshLogits(ids: number[]): Float32Array {
+  const cache = model.createCache(1);
+  const logits = model.forward([ids], cache);
+  const values = logits.dataSync() as Float32Array;
+  logits.dispose();
+  cache.dispose();
+  return values;
+}
+
+async function greedy(m: LanguageModel, ids: number[], maxNewTokens = 6): Promise<number[]> {
+  const result = await generate(m, tokenizer, ids, { maxNewTokens, eosTokenId: null });
+  return result.sequences[0].ids;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+test('contextWindow keeps the tail, starting at a multiple of the stride', () => {
+  const ids = Array.from({ length: 25 }, (_, i) => i);
+  assert.deepEqual(contextWindow(ids.slice(0, 10), 10, 4), ids.slice(0, 10));
+  // 25 tokens, room for 10: the start must be ≥ 15 and a multiple of 4 → 16.
+  assert.deepEqual(contextWindow(ids, 10, 4), ids.slice(16));
+  // Typing one more token keeps the same start, so the cache stays valid.
+  assert.equal(contextWindow([...ids, 25], 10, 4)[0], 16);
+  assert.deepEqual(contextWindow(ids, 10, 1), ids.slice(15));
+  assert.throws(() => contextWindow(ids, 0, 4), /budget/);
+});
+
+test('commonPrefixLength', () => {
+  assert.equal(commonPrefixLength([1, 2, 3], [1, 2, 4, 5]), 2);
+  assert.equal(commonPrefixLength([], [1]), 0);
+  assert.equal(commonPrefixLength([7, 8], [7, 8]), 2);
+});
+
+test('typing forward reuses the common prefix and gives the same logits and suggestion', async () => {
+  const counting = new CountingModel(model);
+  const session = new PrefixSession(counting);
+  const first = tokenizer.encode('The quick brown fox jumps over the');
+  const second = tokenizer.encode('The quick brown fox jumps over the lazy dog and');
+  assert.equal(commonPrefixLength(first, second), first.length, 'test setup: the second prompt extends the first');
+
+  const a = session.prepare(first, { reuse: true });
+  assert.equal(a.reusedTokens, 0);
+  const suggestionA = await greedy(a.model, first);
+  a.release();
+
+  counting.positions = 0;
+  const b = session.prepare(second, { reuse: true });
+  assert.ok(b.reusedTokens >= first.length, `reused ${b.reusedTokens} of ${first.length} tokens`);
+  const viaView = b.model.forward([second], b.model.createCache(1));
+  // Only the new tokens ran: in the prefill, and not again when generate asks for the prompt's logits.
+  assert.equal(counting.positions, second.length - b.reusedTokens);
+  assert.ok(maxAbsDiff(viaView.dataSync() as Float32Array, freshLogits(second)) < 1e-4);
+  viaView.dispose();
+  b.release();
+
+  const c = session.prepare(second, { reuse: true });
+  const suggestionReused = await greedy(c.model, second);
+  c.release();
+  assert.deepEqual(suggestionReused, await greedy(model, second));
+  assert.deepEqual(suggestionA, await greedy(model, first));
+  session.dispose();
+});
+
+test('the retokenized last word is run again ("Hel" → "Hello")', () => {
+  const session = new PrefixSession(model);
+  const short = tokenizer.encode('She said Hel');
+  const long = tokenizer.encode('She said Hello');
+  const common = commonPrefixLength(short, long);
+  assert.ok(common < short.length, 'test setup: the last token changes');
+  session.prepare(short, { reuse: true }).release();
+  const p = session.prepare(long, { reuse: true });
+  assert.equal(p.reusedTokens, common);
+  p.release();
+  assert.deepEqual(session.cachedIds, long);
+  session.dispose();
+});
+
+test('an edit earlier in the text invalidates exactly what follows it', () => {
+  const session = new PrefixSession(model);
+  const original = tokenizer.encode('One two three four five six seven');
+  const edited = tokenizer.encode('One two THREE four five six seven');
+  const common = commonPrefixLength(original, edited);
+  assert.ok(common > 0 && common < original.length - 2);
+  session.prepare(original, { reuse: true }).release();
+  const p = session.prepare(edited, { reuse: true });
+  assert.equal(p.reusedTokens, common);
+  const logits = p.model.forward([edited], p.model.createCache(1));
+  assert.ok(maxAbsDiff(logits.dataSync() as Float32Array, freshLogits(edited)) < 1e-4);
+  logits.dispose();
+  p.release();
+
+  const fromStart = tokenizer.encode('Zero two THREE four');
+  const q = session.prepare(fromStart, { reuse: true });
+  assert.equal(q.reusedTokens, 0);
+  q.release();
+  session.dispose();
+});
+
+test('reuse: false runs the whole prompt; the same prompt twice reruns only its last token', () => {
+  const session = new PrefixSession(model);
+  const ids = tokenizer.encode('A sentence to remember');
+  session.prepare(ids, { reuse: true }).release();
+  const again = session.prepare(ids, { reuse: true });
+  assert.equal(again.reusedTokens, ids.length - 1);
+  again.release();
+  const fresh = session.prepare(ids, { reuse: false });
+  assert.equal(fresh.reusedTokens, 0);
+  fresh.release();
+  session.dispose();
+});
+
+test('greedy generation keeps its tokens in the cache, so accepting the suggestion reuses them', async () => {
+  const session = new PrefixSession(model);
+  const ids = tokenizer.encode('Once upon a time');
+  const p = session.prepare(ids, { reuse: true });
+  const suggestion = await greedy(p.model, ids, 5);
+  p.release();
+  // Every generated token but the last was fed back through the model.
+  assert.deepEqual(session.cachedIds, [...ids, ...suggestion.slice(0, -1)]);
+  const accepted = [...ids, ...suggestion];
+  const q = session.prepare(accepted, { reuse: true });
+  assert.equal(q.reusedTokens, accepted.length - 1);
+  q.release();
+  session.dispose();
+});
+
+test('several alternatives sample from an expanded copy; the session cache keeps the prompt', async () => {
+  const session = new PrefixSession(model);
+  const ids = tokenizer.encode('In the morning we');
+  session.prepare(tokenizer.encode('In the'), { reuse: true }).release();
+  const p = session.prepare(ids, { reuse: true });
+  const options = { maxNewTokens: 4, numReturnSequences: 3, doSample: true, seed: 7, eosTokenId: null };
+  const viaSession = await generate(p.model, tokenizer, ids, options);
+  p.release();
+  const direct = await generate(model, tokenizer, ids, options);
+  assert.deepEqual(
+    viaSession.sequences.map((s) => s.ids),
+    direct.sequences.map((s) => s.ids),
+  );
+  assert.deepEqual(session.cachedIds, ids);
+  session.dispose();
+});
+
+test('a first forward pass that is not the prepared prompt runs for real and reports no reuse', () => {
+  const session = new PrefixSession(model);
+  const ids = tokenizer.encode('Good morning to you all');
+  session.prepare(ids.slice(0, 3), { reuse: true }).release();
+  const p = session.prepare(ids, { reuse: true });
+  assert.equal(p.reusedTokens, 3);
+  const other = tokenizer.encode('Something else entirely');
+  const logits = p.model.forward([other], p.model.createCache(1));
+  assert.ok(maxAbsDiff(logits.dataSync() as Float32Array, freshLogits(other)) < 1e-4);
+  logits.dispose();
+  assert.equal(p.reusedTokens, 0);
+  p.release();
+  assert.deepEqual(session.cachedIds, other);
+  session.dispose();
+});
+
+test('no tensors leak across many prepared prompts', async () => {
+  const session = new PrefixSession(model);
+  const words = 'the cat sat on a mat and then it went to sleep in the warm sun'.split(' ');
+  const run = async (n: number) => {
+    const ids = tokenizer.encode(words.slice(0, n).join(' '));
+    const p = session.prepare(ids, { reuse: true });
+    await greedy(p.model, ids, 3);
+    p.release();
+  };
+  await run(2);
+  const baseline = tf.memory().numTensors;
+  for (let n = 3; n <= words.length; n++) await run(n);
+  await run(4); // an edit back to a shorter text
+  assert.equal(tf.memory().numTensors, baseline);
+  session.dispose();
+});

@@ -1,0 +1,143 @@
+/**
+ * Picks the TensorFlow.js backend: native TensorFlow (GPU, then CPU) when installed, else WebAssembly, else
+ * plain JavaScript; and says why in words a user understands.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Backends by their TensorFlow.js names, fastest first. */
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+/** What a user may ask for: a backend, or `auto` for the fastest that works. */
+export const BACKEND_CHOICES = ['auto', ...BACKEND_NAMES] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export const BACKEND_ENV = 'INKLING_BACKEND';
+
+export interface BackendSelection {
+  name: string;
+  reason: string;
+}
+
+/** How a backend package is loaded; tests replace it to simulate packages that are missing or broken. */
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
+// A variable specifier: the native packages are optional dependencies, usually absent, and must not be
+// resolved by the type checker or a bundler.
+const importModule: ModuleImporter = (specifier) => import(specifier);
+
+interface Attempt {
+  label: string;
+  ok: boolean;
+  /** Why it did not work, e.g. "not installed". */
+  failure?: string;
+}
+
+function describeImportFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return 'not installed';
+  const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return `failed to load (${message})`;
+}
+
+async function activate(name: BackendName): Promise<string | null> {
+  if (tf.findBackendFactory(name) === null) {
+    return 'loaded, but registered with another copy of @tensorflow/tfjs-core';
+  }
+  try {
+    if (!(await tf.setBackend(name))) return 'failed to start';
+    await tf.ready();
+    return null;
+  } catch (error) {
+    return `failed to start (${error instanceof Error ? error.message : String(error)})`;
+  }
+}
+
+async function tryPackage(label: string, specifier: string, name: BackendName, load: ModuleImporter): Promise<Attempt> {
+  try {
+    await load(specifier);
+  } catch (error) {
+    return { label, ok: false, failure: describeImportFailure(error) };
+  }
+  const failure = await activate(name);
+  return failure === null ? { label, ok: true } : { label, ok: false, failure };
+}
+
+/** "tfjs-node-gpu and tfjs-node not installed", "tfjs-node failed to load (…)" */
+function summarize(failed: Attempt[]): string {
+  const groups = new Map<string, string[]>();
+  for (const a of failed) groups.set(a.failure!, [...(groups.get(a.failure!) ?? []), a.label]);
+  return [...groups].map(([failure, labels]) => `${labels.join(' and ')} ${failure}`).join('; ');
+}
+
+function parseChoice(preferred: string | undefined): { choice: BackendChoice; source: string } {
+  const fromArgument = preferred !== undefined && preferred !== '' && preferred !== 'auto';
+  const raw = fromArgument ? preferred : (process.env[BACKEND_ENV] || 'auto');
+  const source = fromArgument ? 'requested' : `${BACKEND_ENV}=${raw}`;
+  const choice = raw.trim().toLowerCase();
+  if (!(BACKEND_CHOICES as readonly string[]).includes(choice)) {
+    throw new Error(`unknown TensorFlow.js backend '${raw}' (${source}): use one of ${BACKEND_CHOICES.join(', ')}`);
+  }
+  return { choice: choice as BackendChoice, source };
+}
+
+async function select(choice: BackendChoice, source: string, load: ModuleImporter): Promise<BackendSelection> {
+  const failed: Attempt[] = [];
+  const because = (text: string) => (failed.length ? `${summarize(failed)}, ${text}` : text);
+
+  if (choice === 'auto' || choice === 'tensorflow') {
+    for (const [label, specifier] of [
+      ['tfjs-node-gpu', '@tensorflow/tfjs-node-gpu'],
+      ['tfjs-node', '@tensorflow/tfjs-node'],
+    ] as const) {
+      const attempt = await tryPackage(label, specifier, 'tensorflow', load);
+      if (attempt.ok) {
+        const what = label === 'tfjs-node-gpu' ? 'native TensorFlow with GPU support (tfjs-node-gpu)' : 'native TensorFlow (tfjs-node)';
+        return { name: 'tensorflow', reason: because(`using ${what}`) };
+      }
+      failed.push(attempt);
+    }
+  }
+  if (choice !== 'cpu') {
+    const attempt = await tryPackage('WebAssembly', '@tensorflow/tfjs-backend-wasm', 'wasm', load);
+    if (attempt.ok) {
+      return { name: 'wasm', reason: because(choice === 'wasm' ? `using WebAssembly (${source})` : 'using WebAssembly') };
+    }
+    failed.push(attempt);
+  }
+  const attempt = await tryPackage('the JavaScript backend', '@tensorflow/tfjs-backend-cpu', 'cpu', load);
+  if (attempt.ok) {
+    return {
+      name: 'cpu',
+      reason: because(choice === 'cpu' ? `using plain JavaScript (${source}; much slower)` : 'using plain JavaScript (much slower)'),
+    };
+  }
+  failed.push(attempt);
+  throw new Error(`no TensorFlow.js backend could start: ${summarize(failed)}`);
+}
+
+let current: { choice: BackendChoice; selection: Promise<BackendSelection>; name?: string } | null = null;
+
+/**
+ * Starts the backend `preferred` names ('tensorflow' | 'wasm' | 'cpu' | 'auto'; when absent or 'auto', the
+ * INKLING_BACKEND environment variable, else auto), falling back down BACKEND_NAMES when it cannot start.
+ * Calling it again with the same choice returns the first answer without touching the backend (unless
+ * something else switched backends since).
+ */
+export async function initBackend(preferred?: string, load: ModuleImporter = importModule): Promise<BackendSelection> {
+  const { choice, source } = parseChoice(preferred);
+  const cached = current;
+  if (load === importModule && cached?.choice === choice && (cached.name === undefined || cached.name === tf.getBackend())) {
+    return cached.selection;
+  }
+  const selection = select(choice, source, load);
+  if (load !== importModule) return selection;
+  const entry: NonNullable<typeof current> = { choice, selection };
+  current = entry;
+  try {
+    entry.name = (await selection).name;
+    return selection;
+  } catch (error) {
+    if (current === entry) current = null;
+    throw error;
+  }
+}

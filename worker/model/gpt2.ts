@@ -1,0 +1,306 @@
+/**
+ * GPT-2, computing exactly what Hugging Face's GPT2LMHeadModel computes (pre-LayerNorm blocks, Conv1D weights
+ * stored [in, out] so a layer is x @ W + b, tanh-approximated GELU, causal self-attention scaled by 1/√head_dim).
+ *
+ * `gpt2Forward` is a plain function of a params object, so training can pass tf.Variables (or LoRA factors)
+ * and take gradients through it; `GPT2Model` wraps it for inference with a KV cache.
+ * The hidden state is kept 2-D, [batch·time, n_embd]: the WebAssembly backend sends only 2-D products
+ * through its fast matrix kernel (XNNPACK); batched ones fall back to a naive loop.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { GPT2KvCache } from './kv-cache.js';
+import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
+
+export interface LayerNormParams {
+  weight: tf.Tensor1D;
+  bias: tf.Tensor1D;
+}
+
+/** Low-rank adapter added to a linear layer: y += scale · (x @ a) @ b, with a [in, r] and b [r, out]. */
+export interface LoraParams {
+  a: tf.Tensor2D;
+  b: tf.Tensor2D;
+  scale: number;
+}
+
+export interface LinearParams {
+  /** [in, out], as GPT-2's Conv1D stores it. */
+  weight: tf.Tensor2D;
+  bias: tf.Tensor1D;
+  lora?: LoraParams;
+}
+
+export interface BlockParams {
+  ln1: LayerNormParams;
+  attn: { cAttn: LinearParams; cProj: LinearParams };
+  ln2: LayerNormParams;
+  mlp: { cFc: LinearParams; cProj: LinearParams };
+}
+
+export interface GPT2Params {
+  /** Token embedding [vocab, n_embd]. */
+  wte: tf.Tensor2D;
+  /** Position embedding [n_positions, n_embd]. */
+  wpe: tf.Tensor2D;
+  blocks: BlockParams[];
+  lnF: LayerNormParams;
+  /**
+   * Output layer [n_embd, vocab] (x @ W layout). Absent: tied to `wte` and computed as x @ wteᵀ, which keeps
+   * gradients flowing into `wte` but is slow on wasm (a transposed operand misses its fast kernel).
+   */
+  lmHead?: tf.Tensor2D;
+}
+
+/** One layer's keys and values, [batch, n_head, positions, head_dim]. */
+export interface LayerKv {
+  key: tf.Tensor4D;
+  value: tf.Tensor4D;
+}
+
+export interface GPT2ForwardResult {
+  /** [batch, vocab] for the last position, or [batch, time, vocab] with `allPositions`. */
+  logits: tf.Tensor;
+  /** Every layer's keys and values: `past` followed by the new positions. */
+  presents: LayerKv[];
+}
+
+/**
+ * Embedding lookup whose gradient avoids gather's (wasm lacks the UnsortedSegmentSum it needs): the rows of
+ * dy are scattered back, summing repeated ids. The ids are saved for the backward pass, which runs after
+ * the forward's scope has freed them.
+ */
+function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [weights, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    save([ids]);
+    return {
+      value: tf.gather(weights, ids),
+      gradFunc: (dy: tf.Tensor, [savedIds]: tf.Tensor[]) => tf.scatterND(tf.expandDims(savedIds, 1), dy, weights.shape),
+    };
+  });
+  return lookup(table) as tf.Tensor2D;
+}
+
+function layerNorm(x: tf.Tensor2D, p: LayerNormParams, epsilon: number): tf.Tensor2D {
+  const centered = tf.sub(x, tf.mean(x, -1, true));
+  const variance = tf.mean(tf.square(centered), -1, true);
+  const normalized = tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon)));
+  return tf.add(tf.mul(normalized, p.weight), p.bias);
+}
+
+function linear(x: tf.Tensor2D, p: LinearParams): tf.Tensor2D {
+  const y = tf.fused.matMul({ a: x, b: p.weight, bias: p.bias }) as tf.Tensor2D;
+  if (!p.lora) return y;
+  return tf.add(y, tf.mul(tf.matMul(tf.matMul(x, p.lora.a), p.lora.b), p.lora.scale));
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+function activate(x: tf.Tensor2D, activation: GPT2Config['activation']): tf.Tensor2D {
+  switch (activation) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh': {
+      // 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), written as x·sigmoid(2u): the same function in
+      // fewer ops (each op costs tens of µs in a decode step).
+      const twoU = tf.mul(x, tf.add(tf.mul(tf.square(x), 2 * SQRT_2_OVER_PI * 0.044715), 2 * SQRT_2_OVER_PI));
+      return tf.mul(x, tf.sigmoid(twoU));
+    }
+    case 'gelu':
+      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+    case 'relu':
+      return tf.relu(x);
+  }
+}
+
+/** [batch·time, n_embd] → [batch, n_head, time, head_dim]. With one position the transpose moves nothing. */
+function splitHeads(x: tf.Tensor2D, batch: number, time: number, nHead: number): tf.Tensor4D {
+  const headDim = x.shape[1] / nHead;
+  if (time === 1) return tf.reshape(x, [batch, nHead, 1, headDim]);
+  return tf.transpose(tf.reshape(x, [batch, time, nHead, headDim]), [0, 2, 1, 3]);
+}
+
+/** [batch, n_head, time, head_dim] → [batch·time, n_embd] */
+function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
+  const [batch, nHead, time, headDim] = x.shape;
+  if (time === 1) return tf.reshape(x, [batch, nHead * headDim]);
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [batch * time, nHead * headDim]);
+}
+
+/** Additive mask [time, positions]: query i (at position past+i) may not see keys after it. */
+function causalMask(time: number, positions: number): tf.Tensor2D {
+  const past = positions - time;
+  const mask = new Float32Array(time * positions);
+  for (let i = 0; i < time; i++) mask.fill(-1e9, i * positions + past + i + 1, (i + 1) * positions);
+  return tf.tensor2d(mask, [time, positions]);
+}
+
+function attention(
+  x: tf.Tensor2D,
+  p: BlockParams['attn'],
+  config: GPT2Config,
+  layerIndex: number,
+  batch: number,
+  time: number,
+  past: LayerKv | null,
+): { y: tf.Tensor2D; present: LayerKv } {
+  const [q, k, v] = tf.split(linear(x, p.cAttn), 3, 1) as tf.Tensor2D[];
+  const query = splitHeads(q, batch, time, config.nHead);
+  const newKey = splitHeads(k, batch, time, config.nHead);
+  const newValue = splitHeads(v, batch, time, config.nHead);
+  const key = past ? (tf.concat([past.key, newKey], 2) as tf.Tensor4D) : newKey;
+  const value = past ? (tf.concat([past.value, newValue], 2) as tf.Tensor4D) : newValue;
+
+  let scale = 1;
+  if (config.scaleAttnWeights) scale /= Math.sqrt(config.nEmbd / config.nHead);
+  if (config.scaleAttnByInverseLayerIdx) scale /= layerIndex + 1;
+  let scores = tf.matMul(tf.mul(query, scale), key, false, true); // [batch, n_head, time, positions]
+  if (time > 1) scores = tf.add(scores, causalMask(time, key.shape[2]));
+  const y = tf.matMul(tf.softmax(scores), value) as tf.Tensor4D;
+  return { y: linear(mergeHeads(y), p.cProj), present: { key, value } };
+}
+
+function block(
+  x: tf.Tensor2D,
+  p: BlockParams,
+  config: GPT2Config,
+  layerIndex: number,
+  batch: number,
+  time: number,
+  past: LayerKv | null,
+): { x: tf.Tensor2D; present: LayerKv } {
+  const eps = config.layerNormEpsilon;
+  const { y, present } = attention(layerNorm(x, p.ln1, eps), p.attn, config, layerIndex, batch, time, past);
+  const h = tf.add(x, y) as tf.Tensor2D;
+  const m = linear(activate(linear(layerNorm(h, p.ln2, eps), p.mlp.cFc), config.activation), p.mlp.cProj);
+  return { x: tf.add(h, m) as tf.Tensor2D, present };
+}
+
+/**
+ * Runs `tokens` [batch, time] (int32) after the `past` positions. Pure: creates tensors, disposes none
+ * (call it inside tf.tidy). Throws a RangeError past `nPositions`.
+ */
+export function gpt2Forward(
+  params: GPT2Params,
+  config: GPT2Config,
+  tokens: tf.Tensor2D,
+  past: LayerKv[] | null,
+  options: ForwardOptions = {},
+): GPT2ForwardResult {
+  const [batch, time] = tokens.shape;
+  const pastLength = past ? past[0].key.shape[2] : 0;
+  if (pastLength + time > config.nPositions) {
+    throw new RangeError(`${pastLength} + ${time} positions exceed the model's context of ${config.nPositions}`);
+  }
+  const positions = tf.range(pastLength, pastLength + time, 1, 'int32') as tf.Tensor1D;
+  const tokenEmbeddings = tf.reshape(embed(params.wte, tf.reshape(tokens, [batch * time])), [batch, time, config.nEmbd]);
+  let x = tf.reshape(tf.add(tokenEmbeddings, embed(params.wpe, positions)), [batch * time, config.nEmbd]) as tf.Tensor2D;
+
+  const presents: LayerKv[] = [];
+  params.blocks.forEach((p, i) => {
+    const out = block(x, p, config, i, batch, time, past ? past[i] : null);
+    x = out.x;
+    presents.push(out.present);
+  });
+
+  if (!options.allPositions && time > 1) {
+    x = tf.reshape(tf.slice(tf.reshape(x, [batch, time, config.nEmbd]), [0, time - 1, 0], [batch, 1, config.nEmbd]), [batch, config.nEmbd]);
+  }
+  const h = layerNorm(x, params.lnF, config.layerNormEpsilon);
+  const logits = params.lmHead ? tf.matMul(h, params.lmHead) : tf.matMul(h, params.wte, false, true);
+  return {
+    logits: options.allPositions ? tf.reshape(logits, [batch, time, config.vocabSize]) : logits,
+    presents,
+  };
+}
+
+/** Every tensor of a params object, for disposal and size reports. */
+export function paramTensors(params: GPT2Params): tf.Tensor[] {
+  const linearTensors = (p: LinearParams) => [p.weight, p.bias, ...(p.lora ? [p.lora.a, p.lora.b] : [])];
+  const ln = (p: LayerNormParams) => [p.weight, p.bias];
+  return [
+    params.wte,
+    params.wpe,
+    ...params.blocks.flatMap((b) => [
+      ...ln(b.ln1),
+      ...linearTensors(b.attn.cAttn),
+      ...linearTensors(b.attn.cProj),
+      ...ln(b.ln2),
+      ...linearTensors(b.mlp.cFc),
+      ...linearTensors(b.mlp.cProj),
+    ]),
+    ...ln(params.lnF),
+    ...(params.lmHead ? [params.lmHead] : []),
+  ];
+}
+
+/** GPT-2 for inference: token ids in, float32 logits out, keys and values kept in a GPT2KvCache. */
+export class GPT2Model implements LanguageModel {
+  readonly weightBytes: number;
+  private disposed = false;
+
+  constructor(
+    readonly config: GPT2Config,
+    /** Owned by the model from now on: `dispose()` frees them. */
+    readonly params: GPT2Params,
+  ) {
+    this.weightBytes = paramTensors(params).reduce((sum, t) => sum + t.size * 4, 0);
+  }
+
+  createCache(batch: number): GPT2KvCache {
+    this.checkLive();
+    return new GPT2KvCache(batch);
+  }
+
+  forward(tokens: number[][], cache: KvCache, options: ForwardOptions = {}): tf.Tensor {
+    this.checkLive();
+    if (!(cache instanceof GPT2KvCache)) throw new TypeError('forward: the cache must come from createCache()');
+    const { batch, time, ids } = this.validateTokens(tokens, cache);
+    if (cache.length + time > this.config.nPositions) {
+      throw new RangeError(
+        `forward: ${cache.length} cached + ${time} new positions exceed the context of ${this.config.nPositions}`,
+      );
+    }
+    const input = tf.tensor2d(ids, [batch, time], 'int32');
+    try {
+      const { logits, presents } = tf.tidy(
+        () => gpt2Forward(this.params, this.config, input, cache.layers, options) as unknown as tf.TensorContainer,
+      ) as unknown as GPT2ForwardResult;
+      cache.replaceLayers(presents);
+      return logits;
+    } finally {
+      input.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const seen = new Set<tf.Tensor>();
+    for (const t of paramTensors(this.params)) {
+      if (!seen.has(t)) t.dispose();
+      seen.add(t);
+    }
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new Error('GPT2Model: used after dispose()');
+  }
+
+  private validateTokens(tokens: number[][], cache: GPT2KvCache): { batch: number; time: number; ids: Int32Array } {
+    const batch = tokens.length;
+    if (batch !== cache.batch) throw new RangeError(`forward: ${batch} token rows for a cache of batch ${cache.batch}`);
+    const time = tokens[0]?.length ?? 0;
+    if (time === 0) throw new RangeError('forward: no tokens to run');
+    const ids = new Int32Array(batch * time);
+    tokens.forEach((row, b) => {
+      if (row.length !== time) throw new RangeError(`forward: row ${b} has ${row.length} tokens, row 0 has ${time}`);
+      row.forEach((id, t) => {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+          throw new RangeError(`forward: token ${id} (row ${b}, position ${t}) is outside the vocabulary of ${this.config.vocabSize}`);
+        }
+        ids[b * time + t] = id;
+      });
+    });
+    return { batch, time, ids };
+  }
+}

@@ -1,0 +1,57 @@
+/** Seeded random GPT-2 weights, for tests and benchmarks (no download needed). */
+import { completeGPT2Config } from './config.js';
+import { GPT2Model } from './gpt2.js';
+import type { TensorToWrite } from './safetensors.js';
+import type { GPT2Config } from './types.js';
+import { gpt2TensorShapes, paramsFromWeights } from './weights.js';
+
+/** mulberry32: a tiny, fast 32-bit generator; plenty for weights nobody will train on. */
+function uniformSource(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fills `out` with normal(0, std) values (Box–Muller, two values per pair of uniforms). */
+function fillNormal(out: Float32Array, std: number, uniform: () => number): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const radius = std * Math.sqrt(-2 * Math.log(1 - uniform()));
+    const angle = 2 * Math.PI * uniform();
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < out.length) out[i + 1] = radius * Math.sin(angle);
+  }
+}
+
+/**
+ * Hugging Face–named F32 tensors initialised as transformers initialises GPT-2 (normal(0, 0.02) weights,
+ * residual projections scaled by 1/√(2·n_layer), zero biases, unit LayerNorm), the same for the same seed.
+ */
+export function randomWeights(config: GPT2Config, seed: number): Record<string, TensorToWrite> {
+  const uniform = uniformSource(seed);
+  const residualStd = 0.02 / Math.sqrt(2 * config.nLayer);
+  const weights: Record<string, TensorToWrite> = {};
+  for (const [name, shape] of gpt2TensorShapes(config)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (/ln_\w+\.weight$/.test(name)) data.fill(1);
+    else if (name.endsWith('.weight')) fillNormal(data, name.endsWith('c_proj.weight') ? residualStd : 0.02, uniform);
+    weights[name] = { dtype: 'F32', shape, data };
+  }
+  return weights;
+}
+
+/** A GPT-2 with random weights; fields left out of `config` take GPT-2 small's values. */
+export function createRandomModel(config: Partial<GPT2Config>, seed: number): GPT2Model {
+  const full = completeGPT2Config(config);
+  const weights = randomWeights(full, seed);
+  const params = paramsFromWeights(full, (name) => {
+    const { data } = weights[name];
+    delete weights[name]; // lets the JS copy go as soon as the tensor holds it
+    return data;
+  });
+  return new GPT2Model(full, params);
+}

@@ -1,0 +1,67 @@
+/** Hugging Face GPT-2 tensor names ⇄ the params object the forward pass takes. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { GPT2Params, LayerNormParams, LinearParams } from './gpt2.js';
+import type { GPT2Config } from './types.js';
+
+/** Every tensor of a GPT2LMHeadModel checkpoint (names without the `transformer.` prefix) and its shape. */
+export function gpt2TensorShapes(config: GPT2Config): Map<string, number[]> {
+  const { vocabSize: V, nPositions: P, nEmbd: C, nInner: I } = config;
+  const shapes = new Map<string, number[]>([
+    ['wte.weight', [V, C]],
+    ['wpe.weight', [P, C]],
+  ]);
+  for (let i = 0; i < config.nLayer; i++) {
+    const h = `h.${i}`;
+    shapes.set(`${h}.ln_1.weight`, [C]).set(`${h}.ln_1.bias`, [C]);
+    shapes.set(`${h}.attn.c_attn.weight`, [C, 3 * C]).set(`${h}.attn.c_attn.bias`, [3 * C]);
+    shapes.set(`${h}.attn.c_proj.weight`, [C, C]).set(`${h}.attn.c_proj.bias`, [C]);
+    shapes.set(`${h}.ln_2.weight`, [C]).set(`${h}.ln_2.bias`, [C]);
+    shapes.set(`${h}.mlp.c_fc.weight`, [C, I]).set(`${h}.mlp.c_fc.bias`, [I]);
+    shapes.set(`${h}.mlp.c_proj.weight`, [I, C]).set(`${h}.mlp.c_proj.bias`, [C]);
+  }
+  shapes.set('ln_f.weight', [C]).set('ln_f.bias', [C]);
+  return shapes;
+}
+
+/**
+ * Builds the params from named float32 values, one tensor at a time (so only one tensor's values are in JS
+ * memory at once). `lmHeadWeight` is an untied `lm_head.weight` [vocab, n_embd]; without it the output layer
+ * is tied to `wte`. Either way the output layer is kept transposed, [n_embd, vocab], as its own tensor: on
+ * wasm only an untransposed operand reaches the fast matrix kernel, and the decode step reads it every token.
+ */
+export function paramsFromWeights(
+  config: GPT2Config,
+  read: (name: string) => Float32Array,
+  lmHeadWeight?: () => Float32Array,
+): GPT2Params {
+  // In a tidy scope so that a failed read frees the tensors already made.
+  return tf.tidy(() => buildParams(config, read, lmHeadWeight) as unknown as tf.TensorContainer) as unknown as GPT2Params;
+}
+
+function buildParams(
+  config: GPT2Config,
+  read: (name: string) => Float32Array,
+  lmHeadWeight?: () => Float32Array,
+): GPT2Params {
+  const shapes = gpt2TensorShapes(config);
+  const tensor = <T extends tf.Tensor>(name: string): T => tf.tensor(read(name), shapes.get(name)) as T;
+  const layerNorm = (prefix: string): LayerNormParams => ({ weight: tensor(`${prefix}.weight`), bias: tensor(`${prefix}.bias`) });
+  const linear = (prefix: string): LinearParams => ({ weight: tensor(`${prefix}.weight`), bias: tensor(`${prefix}.bias`) });
+
+  const wte = tensor<tf.Tensor2D>('wte.weight');
+  const params: GPT2Params = {
+    wte,
+    wpe: tensor('wpe.weight'),
+    blocks: Array.from({ length: config.nLayer }, (_, i) => ({
+      ln1: layerNorm(`h.${i}.ln_1`),
+      attn: { cAttn: linear(`h.${i}.attn.c_attn`), cProj: linear(`h.${i}.attn.c_proj`) },
+      ln2: layerNorm(`h.${i}.ln_2`),
+      mlp: { cFc: linear(`h.${i}.mlp.c_fc`), cProj: linear(`h.${i}.mlp.c_proj`) },
+    })),
+    lnF: layerNorm('ln_f'),
+  };
+  params.lmHead = lmHeadWeight
+    ? tf.transpose(tf.tensor2d(lmHeadWeight(), [config.vocabSize, config.nEmbd]))
+    : tf.transpose(wte);
+  return params;
+}

@@ -1,0 +1,137 @@
+/**
+ * The one contract between the engine host (main process) and the engine worker thread. Both sides import
+ * it with `import type`, so a change that breaks either side fails `tsc`. Every message is plain
+ * structured-clone data; errors travel as `{ code, message }`.
+ */
+import type { GenerationOptions } from './generate/types.js';
+
+export interface EngineError {
+  code: string;
+  message: string;
+}
+
+/** Error codes the engine uses; other codes (a loader's, Node's `ENOENT`) pass through unchanged. */
+export type EngineErrorCode =
+  | 'ENGINE_CRASHED'
+  | 'ENGINE_CRASH_LOOP'
+  | 'ENGINE_STOPPED'
+  | 'ENGINE_NOT_READY'
+  | 'MODEL_LOAD_FAILED'
+  | 'GENERATION_FAILED'
+  | 'INVALID_MESSAGE';
+
+/** What one completion may ask of the generation loop, plus the engine-side post-processing. */
+export interface CompletionOptions extends Omit<GenerationOptions, 'signal' | 'numReturnSequences'> {
+  /** Cut each suggestion after the first sentence end or line break. */
+  stopAtSentenceEnd?: boolean;
+  /** Reuse the keys/values of the previous prompt's common prefix (default true; false for benchmarks). */
+  reusePrefix?: boolean;
+  /**
+   * Test-only (honoured only when the worker runs with INKLING_ENGINE_DEBUG=1): block the thread this long
+   * after every generated token, so that tests can cancel a job in the middle without racing it.
+   */
+  debugStepDelayMs?: number;
+}
+
+export interface InitMessage {
+  type: 'init';
+  /** A folder with config.json + model.safetensors (and optionally tokenizer files). */
+  modelDir: string;
+  /** Preferred TensorFlow.js backend ("wasm", "cpu", "tensorflow"); the worker falls back when unavailable. */
+  backend?: string;
+  /**
+   * Prompt tokens kept at most (default: the model's n_positions). Long documents use only their tail; a
+   * smaller window bounds the prefill cost of a keystroke that cannot reuse the cache.
+   */
+  maxContextTokens?: number;
+}
+
+export interface CompleteMessage {
+  type: 'complete';
+  id: string;
+  /** The document text before the cursor. */
+  prefix: string;
+  options: CompletionOptions;
+  numAlternatives: number;
+  /**
+   * The host's sequence number for this job. The worker also watches a shared counter (see
+   * `EngineWorkerData.cancelBelow`) so that a newer request stops this one within one decode step even
+   * while the generation loop has not yet yielded to the message queue.
+   */
+  seq: number;
+}
+
+export interface CancelMessage {
+  type: 'cancel';
+  id: string;
+}
+
+/** Test/diagnostic: the worker answers with a `memory` event. */
+export interface MemoryMessage {
+  type: 'memory';
+  id: string;
+}
+
+/** Test-only, refused unless INKLING_ENGINE_DEBUG=1: make the worker die in one of the ways it can. */
+export interface DebugCrashMessage {
+  type: 'debug-crash';
+  /** throw: an uncaught exception; exit: process.exit(70) in the thread; oom: exhaust the heap limit. */
+  mode: 'throw' | 'exit' | 'oom';
+}
+
+export type HostToWorker = InitMessage | CompleteMessage | CancelMessage | MemoryMessage | DebugCrashMessage;
+
+export type WorkerStatusEvent =
+  | { type: 'status'; state: 'loading'; modelDir: string }
+  | {
+      type: 'status';
+      state: 'ready';
+      backend: string;
+      backendReason: string;
+      modelName: string;
+      /** Context length of the model. */
+      nPositions: number;
+      loadMs: number;
+    }
+  | { type: 'status'; state: 'error'; error: EngineError };
+
+/** Where the time of one completion went, in the worker (milliseconds). */
+export interface CompletionTimings {
+  /** From the job's message arriving in the worker to its start (waiting for the job before it). */
+  queueMs: number;
+  tokenizeMs: number;
+  /** Running the prompt tokens the cache did not hold. */
+  prefillMs: number;
+  decodeMs: number;
+  /** From the job's start to its last token. */
+  totalMs: number;
+}
+
+export type WorkerToHost =
+  | WorkerStatusEvent
+  /** Text appended to alternative `alternative`; the deltas of one alternative add up to its final text. */
+  | { type: 'delta'; id: string; alternative: number; text: string }
+  | {
+      type: 'done';
+      id: string;
+      alternatives: string[];
+      /** Prompt tokens whose keys/values came from the previous request. */
+      reusedTokens: number;
+      /** Prompt tokens the model saw (the tail of the document that fits the context). */
+      promptTokens: number;
+      timings: CompletionTimings;
+    }
+  | { type: 'cancelled'; id: string; /** tokens generated before the job stopped */ generatedTokens: number }
+  | { type: 'error'; id: string; error: EngineError }
+  | { type: 'memory'; id: string; numTensors: number; numBytes: number; heapUsedBytes: number };
+
+/** `workerData` the host passes when it starts the thread. */
+export interface EngineWorkerData {
+  /**
+   * Int32Array over a SharedArrayBuffer, one element: every job whose `seq` is below it is cancelled. The
+   * host raises it synchronously, and the worker checks it after each decode step.
+   */
+  cancelBelow: SharedArrayBuffer;
+  /** Set when the thread is started through the tsx bootstrap: the module URL to import. */
+  entry?: string;
+}

@@ -1,0 +1,347 @@
+/**
+ * The engine's worker thread: loads one model and answers completion requests, one at a time, latest wins.
+ * The main process talks to it only through the messages of `./protocol.ts`.
+ *
+ * A request that arrives while another runs aborts the running one (its generation loop stops at the next
+ * decode step) and waits for it to wind down; a request still waiting when an even newer one arrives is
+ * cancelled without running. The host also raises a shared counter, so the running job sees that it is
+ * stale after its current step even if the loop has not let the message queue run yet.
+ */
+import path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from './backend.js';
+import { GenerationOptionsError, generate, resolveMaxNewTokens } from './generate/index.js';
+import type { GenerationOptions } from './generate/types.js';
+import { loadModel } from './model/index.js';
+import type { LanguageModel } from './model/types.js';
+import type {
+  CompleteMessage,
+  CompletionOptions,
+  EngineError,
+  EngineWorkerData,
+  HostToWorker,
+  InitMessage,
+  WorkerToHost,
+} from './protocol.js';
+import { PrefixSession, contextWindow } from './session.js';
+import { SuggestionStream } from './suggestion.js';
+import { loadTokenizer } from './tokenizer/index.js';
+import type { Tokenizer } from './tokenizer/types.js';
+
+/** Env variable that allows the test-only messages and options (`debug-crash`, `debugStepDelayMs`). */
+const DEBUG_ENV = 'INKLING_ENGINE_DEBUG';
+/** New tokens when the request does not say (a suggestion is a few words). */
+const DEFAULT_MAX_NEW_TOKENS = 8;
+
+const port = parentPort;
+if (port === null) throw new Error('worker/thread.ts must be started as a worker thread (node:worker_threads)');
+const data = workerData as EngineWorkerData;
+const cancelBelow = new Int32Array(data.cancelBelow);
+const debug = process.env[DEBUG_ENV] === '1';
+
+function post(message: WorkerToHost): void {
+  port!.postMessage(message);
+}
+
+function toEngineError(err: unknown, fallbackCode: string): EngineError {
+  if (err instanceof GenerationOptionsError) return { code: 'INVALID_ARGUMENT', message: err.message };
+  if (typeof err === 'object' && err !== null) {
+    const { code, message } = err as { code?: unknown; message?: unknown };
+    if (typeof message === 'string') return { code: typeof code === 'string' ? code : fallbackCode, message };
+  }
+  return { code: fallbackCode, message: String(err) };
+}
+
+// ---- state ----
+
+const CANCELLED = Symbol('cancelled');
+const SUGGESTION_ENDED = Symbol('suggestion ended');
+
+interface Job {
+  msg: CompleteMessage;
+  receivedAt: number;
+  controller: AbortController;
+  generatedTokens: number;
+}
+
+let running: Job | null = null;
+let waiting: Job | null = null;
+/** Settles when the running job (if any) has finished; jobs run one after another. */
+let jobs: Promise<void> = Promise.resolve();
+
+const isStale = (job: Job): boolean => job.controller.signal.aborted || Atomics.load(cancelBelow, 0) > job.msg.seq;
+
+interface Engine {
+  model: LanguageModel;
+  tokenizer: Tokenizer;
+  session: PrefixSession;
+  maxContextTokens: number;
+}
+
+let engine: Promise<Engine> | null = null;
+
+async function load(msg: InitMessage): Promise<Engine> {
+  const started = performance.now();
+  post({ type: 'status', state: 'loading', modelDir: msg.modelDir });
+  const backend = await initBackend(msg.backend);
+  const [model, tokenizer] = await Promise.all([loadModel(msg.modelDir), loadTokenizer(msg.modelDir)]);
+  const nPositions = model.config.nPositions;
+  post({
+    type: 'status',
+    state: 'ready',
+    backend: backend.name,
+    backendReason: backend.reason,
+    modelName: path.basename(path.resolve(msg.modelDir)),
+    nPositions,
+    loadMs: performance.now() - started,
+  });
+  return {
+    model,
+    tokenizer,
+    session: new PrefixSession(model),
+    maxContextTokens: Math.min(nPositions, msg.maxContextTokens ?? nPositions),
+  };
+}
+
+async function init(msg: InitMessage): Promise<void> {
+  const previous = engine;
+  // A reload ends the jobs of the old model first, and waits for them to let go of it.
+  running?.controller.abort(CANCELLED);
+  if (waiting !== null) cancelled(waiting);
+  waiting = null;
+  engine = (async () => {
+    await jobs;
+    const old = await previous?.catch(() => null);
+    old?.session.dispose();
+    old?.model.dispose();
+    return load(msg);
+  })();
+  try {
+    await engine;
+  } catch (err) {
+    post({ type: 'status', state: 'error', error: toEngineError(err, 'MODEL_LOAD_FAILED') });
+  }
+}
+
+// ---- completion jobs ----
+
+function enqueue(msg: CompleteMessage): void {
+  running?.controller.abort(CANCELLED);
+  if (waiting !== null) cancelled(waiting);
+  const job: Job = { msg, receivedAt: performance.now(), controller: new AbortController(), generatedTokens: 0 };
+  waiting = job;
+  jobs = jobs.then(async () => {
+    if (waiting !== job) return; // replaced (and answered) while it waited
+    waiting = null;
+    running = job;
+    try {
+      await run(job);
+    } catch (err) {
+      post({ type: 'error', id: job.msg.id, error: toEngineError(err, 'GENERATION_FAILED') });
+    } finally {
+      running = null;
+    }
+  });
+}
+
+function cancel(id: string): void {
+  if (waiting?.msg.id === id) {
+    cancelled(waiting);
+    waiting = null;
+  }
+  if (running?.msg.id === id) running.controller.abort(CANCELLED);
+}
+
+function cancelled(job: Job): void {
+  post({ type: 'cancelled', id: job.msg.id, generatedTokens: job.generatedTokens });
+}
+
+/** The generation options of a request, without the engine's own fields (generate refuses unknown ones). */
+function generationOptions(options: CompletionOptions, numAlternatives: number): GenerationOptions {
+  const { stopAtSentenceEnd, reusePrefix: _reuse, debugStepDelayMs: _delay, ...rest } = options;
+  return {
+    ...rest,
+    maxNewTokens: rest.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+    numReturnSequences: numAlternatives,
+    // Alternatives are different by nature: greedy decoding would give one sequence k times.
+    doSample: numAlternatives > 1 ? true : rest.doSample,
+    stop: stopAtSentenceEnd ? [...new Set(['\n', ...(rest.stop ?? [])])] : rest.stop,
+  };
+}
+
+async function run(job: Job): Promise<void> {
+  const { msg } = job;
+  const started = performance.now();
+  const queueMs = started - job.receivedAt;
+  if (engine === null) {
+    post({ type: 'error', id: msg.id, error: { code: 'ENGINE_NOT_READY', message: 'no model loaded: send init first' } });
+    return;
+  }
+  let eng: Engine;
+  try {
+    eng = await engine;
+  } catch (err) {
+    const cause = toEngineError(err, 'MODEL_LOAD_FAILED');
+    post({ type: 'error', id: msg.id, error: { code: 'ENGINE_NOT_READY', message: `the model did not load: ${cause.message}` } });
+    return;
+  }
+  if (isStale(job)) return cancelled(job);
+
+  const numAlternatives = Math.max(1, Math.floor(msg.numAlternatives));
+  const options = generationOptions(msg.options, numAlternatives);
+  const maxNewTokens = resolveMaxNewTokens(options, 0);
+  const budget = eng.maxContextTokens - maxNewTokens;
+  if (budget < 1) {
+    post({
+      type: 'error',
+      id: msg.id,
+      error: {
+        code: 'INVALID_ARGUMENT',
+        message: `maxNewTokens ${maxNewTokens} leaves no room for the prompt in a context of ${eng.maxContextTokens} tokens`,
+      },
+    });
+    return;
+  }
+
+  const tokenizeStart = performance.now();
+  const allIds = eng.tokenizer.encode(msg.prefix);
+  if (allIds.length === 0) {
+    // The start of a document: GPT-2 continues from <|endoftext|>, as after any earlier document.
+    const bos = eng.model.config.bosTokenId ?? eng.tokenizer.eosTokenId;
+    if (bos === null) throw new Error('the prefix is empty and the model has no beginning-of-text token');
+    allIds.push(bos);
+  }
+  // The window slides a quarter of the budget at a time: the cache survives three quarters of the slides.
+  const promptIds = contextWindow(allIds, budget, Math.max(1, Math.floor(budget / 4)));
+  const tokenizeMs = performance.now() - tokenizeStart;
+
+  if (isStale(job)) return cancelled(job);
+  try {
+    await suggest(job, eng, options, promptIds, { queueMs, tokenizeMs, started });
+  } catch (err) {
+    // The cache may hold a half-run step: start the next request from a clean one.
+    eng.session.reset();
+    throw err;
+  }
+}
+
+/** Runs the prompt the session lacks, generates, and streams the shaped suggestions. */
+async function suggest(
+  job: Job,
+  eng: Engine,
+  options: GenerationOptions,
+  promptIds: number[],
+  times: { queueMs: number; tokenizeMs: number; started: number },
+): Promise<void> {
+  const { msg } = job;
+  const numAlternatives = options.numReturnSequences!;
+  const prepared = eng.session.prepare(promptIds, { reuse: msg.options.reusePrefix ?? true });
+  const streams = Array.from(
+    { length: numAlternatives },
+    () => new SuggestionStream({ stopAtSentenceEnd: msg.options.stopAtSentenceEnd ?? false, afterSpace: /[ \t]$/.test(msg.prefix) }),
+  );
+  const stepDelayMs = debug ? (msg.options.debugStepDelayMs ?? 0) : 0;
+  const sleeper = stepDelayMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) : null;
+  const { controller } = job;
+  let result;
+  try {
+    result = await generate(prepared.model, eng.tokenizer, prepared.promptIds.slice(), { ...options, signal: controller.signal }, (event) => {
+      job.generatedTokens++;
+      if (sleeper !== null) Atomics.wait(sleeper, 0, 0, stepDelayMs);
+      if (isStale(job)) {
+        controller.abort(CANCELLED);
+        return;
+      }
+      const stream = streams[event.sequence];
+      const delta = stream.update(event.text);
+      if (delta !== '') post({ type: 'delta', id: msg.id, alternative: event.sequence, text: delta });
+      if (streams.every((s) => s.ended)) controller.abort(SUGGESTION_ENDED);
+    });
+  } finally {
+    prepared.release();
+  }
+  if (controller.signal.aborted && controller.signal.reason === CANCELLED) return cancelled(job);
+  if (Atomics.load(cancelBelow, 0) > msg.seq) return cancelled(job);
+
+  result.sequences.forEach((sequence, i) => {
+    const delta = streams[i].update(sequence.text);
+    if (delta !== '') post({ type: 'delta', id: msg.id, alternative: i, text: delta });
+  });
+  const finished = performance.now();
+  post({
+    type: 'done',
+    id: msg.id,
+    alternatives: streams.map((s) => s.text),
+    reusedTokens: prepared.reusedTokens,
+    promptTokens: promptIds.length,
+    timings: {
+      queueMs: times.queueMs,
+      tokenizeMs: times.tokenizeMs,
+      prefillMs: prepared.prefillMs,
+      decodeMs: result.timings.decodeMs + result.timings.prefillMs,
+      totalMs: finished - times.started,
+    },
+  });
+}
+
+// ---- test-only ----
+
+function debugCrash(mode: 'throw' | 'exit' | 'oom'): void {
+  if (mode === 'exit') process.exit(70);
+  if (mode === 'throw') {
+    // Outside any promise chain, so that it is an uncaught exception of the thread.
+    setImmediate(() => {
+      throw new Error('debug-crash: the engine worker threw on purpose');
+    });
+    return;
+  }
+  const hoard: unknown[] = [];
+  for (;;) hoard.push(new Array(1 << 16).fill({ hoard }));
+}
+
+// ---- message loop ----
+
+port.on('message', (msg: HostToWorker) => {
+  switch (msg.type) {
+    case 'init':
+      void init(msg);
+      return;
+    case 'complete':
+      enqueue(msg);
+      return;
+    case 'cancel':
+      cancel(msg.id);
+      return;
+    case 'memory': {
+      const memory = tf.memory();
+      post({
+        type: 'memory',
+        id: msg.id,
+        numTensors: memory.numTensors,
+        numBytes: memory.numBytes,
+        heapUsedBytes: process.memoryUsage().heapUsed,
+      });
+      return;
+    }
+    case 'debug-crash':
+      if (!debug) {
+        post({
+          type: 'error',
+          id: 'debug-crash',
+          error: { code: 'INVALID_MESSAGE', message: `debug-crash is test-only: set ${DEBUG_ENV}=1 to allow it` },
+        });
+        return;
+      }
+      debugCrash(msg.mode);
+      return;
+    default: {
+      const unknown = msg as { type?: unknown };
+      post({
+        type: 'error',
+        id: '',
+        error: { code: 'INVALID_MESSAGE', message: `unknown engine message type ${JSON.stringify(unknown.type)}` },
+      });
+    }
+  }
+});
