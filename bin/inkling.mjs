@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// The `inkling` command. Runs the compiled CLI when a production build exists, else the TypeScript sources
-// through tsx (development checkout).
+// The `inkling` command. In a development checkout it runs the TypeScript sources through tsx (so a stale
+// build never shadows an edit); where only the compiled build exists (a package), it runs that.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const built = fileURLToPath(new URL('../dist/main/cli/index.js', import.meta.url));
-if (existsSync(built)) {
-  await import(pathToFileURL(built).href);
-} else {
+const sources = fileURLToPath(new URL('../main/cli/index.ts', import.meta.url));
+if (existsSync(sources)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../main/cli/index.ts');
+  await import(pathToFileURL(sources).href);
+} else {
+  await import(new URL('../dist/main/cli/index.js', import.meta.url).href);
 }

@@ -10,7 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const args = process.argv.slice(2);
+// `--browser` (what `npm run web` passes) skips Electron and serves the app to a browser.
+const browserOnly = process.argv.includes('--browser');
+const args = process.argv.slice(2).filter((a) => a !== '--browser');
 
 /**
  * The Electron binary, or why there is none. Deliberately does not `require('electron')`: when the binary
@@ -72,12 +74,33 @@ async function startBrowserMode() {
   await runWebServer(args);
 }
 
-const electron = findElectron();
+/**
+ * Electron 45 downloads its binary on first use rather than at install. Try that once (a user's machine is
+ * usually online); offline it fails within a second and browser mode takes over.
+ */
+function downloadElectronOnce() {
+  if (process.env.ELECTRON_SKIP_BINARY_DOWNLOAD) return;
+  let installer;
+  try {
+    installer = createRequire(import.meta.url).resolve('electron/install.js');
+  } catch {
+    return;
+  }
+  console.log('Downloading the Electron binary (first start)…');
+  const result = spawnSync(process.execPath, [installer], { cwd: root, stdio: 'pipe', timeout: 10 * 60_000 });
+  if (result.status !== 0) console.log('The Electron download failed (offline?).');
+}
+
+let electron = browserOnly ? { reason: 'browser mode was asked for' } : findElectron();
+if (!browserOnly && !electron.binary && /binary is not installed/.test(electron.reason)) {
+  downloadElectronOnce();
+  electron = findElectron();
+}
 if (electron.binary) {
   buildRendererIfMissing();
   await startElectron(electron.binary);
 } else {
-  console.log(`Electron cannot start: ${electron.reason}; starting browser mode instead.`);
+  if (!browserOnly) console.log(`Electron cannot start: ${electron.reason}; starting browser mode instead.`);
   buildRendererIfMissing();
   await startBrowserMode().catch((err) => {
     console.error(`inkling: ${err?.message ?? err}`);

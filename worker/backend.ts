@@ -2,6 +2,8 @@
  * Picks the TensorFlow.js backend: native TensorFlow (GPU, then CPU) when installed, else WebAssembly, else
  * plain JavaScript; and says why in words a user understands.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Backends by their TensorFlow.js names, fastest first. */
@@ -12,6 +14,11 @@ export const BACKEND_CHOICES = ['auto', ...BACKEND_NAMES] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export const BACKEND_ENV = 'INKLING_BACKEND';
+/**
+ * A folder holding the wasm binaries, for when they are not beside the backend's script: in the packaged
+ * app that script is inside app.asar and the binaries are unpacked next to it (main/paths.ts sets this).
+ */
+export const WASM_DIR_ENV = 'INKLING_WASM_DIR';
 
 export interface BackendSelection {
   name: string;
@@ -52,12 +59,32 @@ async function activate(name: BackendName): Promise<string | null> {
   }
 }
 
+type SetWasmPaths = (prefix: string) => void;
+
+/** Points the wasm backend at INKLING_WASM_DIR when it is set; returns why that cannot work, or null. */
+function useWasmDir(loaded: unknown): string | null {
+  const dir = process.env[WASM_DIR_ENV];
+  if (!dir) return null;
+  if (!existsSync(path.join(dir, 'tfjs-backend-wasm.wasm'))) {
+    return `failed to load (${WASM_DIR_ENV}=${dir} holds no tfjs-backend-wasm.wasm)`;
+  }
+  const module = loaded as { setWasmPaths?: SetWasmPaths; default?: { setWasmPaths?: SetWasmPaths } } | undefined;
+  const setWasmPaths = module?.setWasmPaths ?? module?.default?.setWasmPaths;
+  if (typeof setWasmPaths !== 'function') return `failed to load (it has no setWasmPaths to honour ${WASM_DIR_ENV})`;
+  // A prefix, not a folder: the binary's file name is appended to it as it is.
+  setWasmPaths(dir.endsWith(path.sep) ? dir : dir + path.sep);
+  return null;
+}
+
 async function tryPackage(label: string, specifier: string, name: BackendName, load: ModuleImporter): Promise<Attempt> {
+  let loaded: unknown;
   try {
-    await load(specifier);
+    loaded = await load(specifier);
   } catch (error) {
     return { label, ok: false, failure: describeImportFailure(error) };
   }
+  const wasmProblem = name === 'wasm' ? useWasmDir(loaded) : null;
+  if (wasmProblem !== null) return { label, ok: false, failure: wasmProblem };
   const failure = await activate(name);
   return failure === null ? { label, ok: true } : { label, ok: false, failure };
 }

@@ -5,19 +5,30 @@
  *
  * Started through main/electron/entry.mjs (see there), with the preload bundled by main/electron/build.mjs.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, ipcMain, session, type WebContents } from 'electron';
 import { APP_NAME, createApp, parseAppArgs, resolveConfig, type App } from '../app.js';
-import { appRoot } from '../paths.js';
+import type { ApiHandlers } from '../ipc/contract.js';
+import { appRoot, wasmDir } from '../paths.js';
 import { contentSecurityPolicy } from '../server/static.js';
 import { isAllowedNavigation, isAllowedRequest, pushEvents, registerIpc, windowOptions } from './policy.js';
+import { createUpdateChecks, type UpdateChecks } from './updates.js';
 
 const root = appRoot();
 const rendererDir = process.env.INKLING_RENDERER_DIR || path.join(root, 'dist', 'renderer');
 const indexHtml = path.join(rendererDir, 'index.html');
 const appUrl = pathToFileURL(indexHtml).href;
 const preload = path.join(root, 'dist', 'main', 'electron', 'preload.cjs');
+// Linux takes the window icon from here (macOS and Windows from the app bundle / executable).
+const linuxIcon = process.platform === 'linux' ? path.join(root, 'resources', 'icons', '512x512.png') : undefined;
+
+if (app.isPackaged) {
+  // The engine's wasm binaries are unpacked beside app.asar; worker/backend.ts reads this (WASM_DIR_ENV) in the
+  // engine thread, which inherits this process's environment.
+  process.env.INKLING_WASM_DIR ||= wasmDir();
+}
 
 // Everything that must happen before 'ready' runs here, at the top level: entry.mjs awaits this module, and
 // Electron emits 'ready' only once the entry has finished loading.
@@ -59,8 +70,20 @@ function secureSession(): void {
   });
 }
 
+/** The API with one addition: a settings change that turns update checks on or off takes effect at once. */
+function followSettings(handlers: ApiHandlers, updates: UpdateChecks): ApiHandlers {
+  return {
+    ...handlers,
+    async updateSettings(patch) {
+      const settings = await handlers.updateSettings(patch);
+      updates.apply(settings);
+      return settings;
+    },
+  };
+}
+
 function openWindow(inkling: App): BrowserWindow {
-  const window = new BrowserWindow(windowOptions({ preload }));
+  const window = new BrowserWindow(windowOptions({ preload, icon: linuxIcon }));
   const stopPushing = pushEvents(inkling.events, window.webContents);
   window.on('closed', stopPushing);
   window.once('ready-to-show', () => window.show());
@@ -78,7 +101,14 @@ async function run(): Promise<void> {
   secureSession();
 
   const inkling = await createApp(config);
-  registerIpc(ipcMain, inkling.handlers, appUrl);
+  const updates = createUpdateChecks({
+    isPackaged: app.isPackaged,
+    hasFeed: () => existsSync(path.join(process.resourcesPath, 'app-update.yml')),
+    loadUpdater: async () => (await import('electron-updater')).default.autoUpdater,
+    log: (message) => console.log(`inkling: ${message}`),
+  });
+  updates.apply(await inkling.handlers.getSettings());
+  registerIpc(ipcMain, followSettings(inkling.handlers, updates), appUrl);
 
   let window = openWindow(inkling);
   app.on('second-instance', () => {
@@ -97,6 +127,7 @@ async function run(): Promise<void> {
     if (closing) return;
     closing = true;
     event.preventDefault();
+    updates.stop();
     inkling
       .close()
       .catch((err: unknown) => console.error('inkling: closing failed:', err))

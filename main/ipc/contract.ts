@@ -51,6 +51,8 @@ export interface Settings {
   /** Cut suggestions at a sentence end or a line break. */
   stopAtSentenceEnd: boolean;
   suggestionsEnabled: boolean;
+  /** Desktop app only: look for a newer release now and then (off by default: nothing leaves the machine). */
+  checkForUpdates: boolean;
 }
 
 export type EngineState = 'starting' | 'loading' | 'ready' | 'restarting' | 'error';

@@ -11,16 +11,17 @@ import { createReadStream, existsSync } from 'node:fs';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ApiEventName, ApiHandlers, WireMessage } from '../ipc/contract.js';
 import { dispatch } from '../ipc/dispatch.js';
+import { appRoot } from '../paths.js';
 import type { ApiEventBus } from '../ipc/events.js';
 import { cacheControl, contentType, lookupStatic, securityHeaders } from './static.js';
 
 export const HOST = '127.0.0.1';
 export const API_PATH = '/api';
-export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../dist/renderer/', import.meta.url));
+// From the app root, not from this file: compiled, this file sits one folder deeper (dist/main/server).
+export const DEFAULT_STATIC_DIR = path.join(appRoot(), 'dist', 'renderer');
 
 /** Larger than the biggest document the handlers accept once JSON-escaped; `ws` closes the socket beyond it. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -69,7 +70,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   function plain(res: http.ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
     res.writeHead(status, {
-      ...securityHeaders(`ws://${HOST}:${port}`),
+      ...securityHeaders(hosts().map((h) => `ws://${h}`)),
       'Content-Type': 'text/plain; charset=utf-8',
       'Cache-Control': 'no-store',
       ...extra,
@@ -97,7 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (found.kind === 'bad-request') return plain(res, 400, `bad path: ${found.reason}`);
     if (found.kind === 'not-found') return plain(res, 404, 'not found');
     res.writeHead(200, {
-      ...securityHeaders(`ws://${HOST}:${port}`),
+      ...securityHeaders(hosts().map((h) => `ws://${h}`)),
       'Content-Type': contentType(found.file),
       'Content-Length': String(found.size),
       'Cache-Control': cacheControl(url.pathname),

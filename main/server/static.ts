@@ -54,9 +54,9 @@ export function contentSecurityPolicy(connectSrc: string[] = []): string {
   ].join('; ');
 }
 
-export function securityHeaders(wsOrigin: string): Record<string, string> {
+export function securityHeaders(wsOrigins: string[]): Record<string, string> {
   return {
-    'Content-Security-Policy': contentSecurityPolicy([wsOrigin]),
+    'Content-Security-Policy': contentSecurityPolicy(wsOrigins),
     'X-Content-Type-Options': 'nosniff',
     // The page URL carries the access token: never send it anywhere as a Referer.
     'Referrer-Policy': 'no-referrer',

@@ -18,6 +18,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   suggestionDelayMs: 400,
   stopAtSentenceEnd: true,
   suggestionsEnabled: true,
+  checkForUpdates: false,
 });
 
 /** Checks one value; returns what is wrong with it, or null. */
@@ -56,6 +57,7 @@ export const SETTINGS_RULES: { readonly [K in Exclude<keyof Settings, 'decoding'
   suggestionDelayMs: integerIn(0, 10_000),
   stopAtSentenceEnd: isBoolean,
   suggestionsEnabled: isBoolean,
+  checkForUpdates: isBoolean,
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -75,13 +77,13 @@ export function settingsPatchProblems(patch: unknown): string[] {
       }
       for (const [field, fieldValue] of Object.entries(value)) {
         if (fieldValue === undefined) continue;
-        const rule = DECODING_RULES[field as keyof DecodingSettings];
+        const rule = Object.hasOwn(DECODING_RULES, field) ? DECODING_RULES[field as keyof DecodingSettings] : undefined;
         const problem = rule ? rule(fieldValue) : 'is not a setting';
         if (problem) problems.push(`decoding.${field} ${problem} (got ${describeValue(fieldValue)})`);
       }
       continue;
     }
-    const rule = SETTINGS_RULES[key as keyof typeof SETTINGS_RULES];
+    const rule = Object.hasOwn(SETTINGS_RULES, key) ? SETTINGS_RULES[key as keyof typeof SETTINGS_RULES] : undefined;
     const problem = rule ? rule(value) : 'is not a setting';
     if (problem) problems.push(`${key} ${problem} (got ${describeValue(value)})`);
   }
@@ -116,11 +118,11 @@ export function createSettingsStore(db: Database) {
         if (!isPlainObject(parsed)) continue;
         overrides.decoding = Object.fromEntries(
           Object.entries(parsed).filter(([field, fieldValue]) => {
-            const rule = DECODING_RULES[field as keyof DecodingSettings];
+            const rule = Object.hasOwn(DECODING_RULES, field) ? DECODING_RULES[field as keyof DecodingSettings] : undefined;
             return rule !== undefined && rule(fieldValue) === null;
           }),
         );
-      } else if (key in SETTINGS_RULES && SETTINGS_RULES[key as keyof typeof SETTINGS_RULES](parsed) === null) {
+      } else if (Object.hasOwn(SETTINGS_RULES, key) && SETTINGS_RULES[key as keyof typeof SETTINGS_RULES](parsed) === null) {
         overrides[key] = parsed;
       }
     }

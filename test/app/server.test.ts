@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import type { CompletionEvent, CompletionRequest, EngineStatus, WireMessage, WireRequest } from '../../main/ipc/contract.js';
 import { createEventBus } from '../../main/ipc/events.js';
 import { createApiHandlers, type ApiEngine } from '../../main/ipc/handlers.js';
+import { LIMITS } from '../../main/ipc/validate.js';
 import { startServer, type RunningServer } from '../../main/server/server.js';
 import { openStore, type OpenedStore } from '../../main/store/index.js';
 
@@ -262,6 +263,21 @@ test('completion and engine status events are pushed to the socket', async () =>
       (m): m is Extract<WireMessage, { kind: 'event' }> => m.kind === 'event' && m.event === 'engineStatus',
     );
     assert.equal((status.payload as EngineStatus).state, 'loading');
+  } finally {
+    ws.close();
+  }
+});
+
+test('a paste beyond the size limit is refused as data; the connection and the server carry on', async () => {
+  const ws = (await connect(apiUrl(), ownOrigin())) as WebSocket;
+  const client = new Client(ws);
+  try {
+    const doc = (await client.invoke('createDocument')) as { value: { id: string } };
+    const huge = await client.invoke('saveDocument', doc.value.id, { body: 'x'.repeat(LIMITS.bodyChars + 1) });
+    assert.equal(huge.ok ? null : huge.error.code, 'TOO_LARGE');
+    const paste = await client.invoke('complete', { requestId: 'big', documentId: doc.value.id, prefix: 'y'.repeat(LIMITS.bodyChars) });
+    assert.equal(paste.ok, true, 'a huge prefix is cut to its end, not refused');
+    assert.equal((await client.invoke('listDocuments')).ok, true);
   } finally {
     ws.close();
   }

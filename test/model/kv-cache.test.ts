@@ -164,6 +164,12 @@ test('bad input is refused with a clear error', () => {
   assert.throws(() => model.forward([[1]], cache), /batch 2/);
   assert.throws(() => model.forward([[], []], cache), /no tokens/);
   assert.throws(() => model.createCache(0), RangeError);
+  const other = createRandomModel({ vocabSize: 101, nPositions: 24, nEmbd: 16, nLayer: 1, nHead: 2 }, 1);
+  const otherCache = other.createCache(1);
+  other.forward([[1]], otherCache).dispose();
+  assert.throws(() => model.forward([[1]], otherCache), /cache holds 1 layers, the model has 2/);
+  otherCache.dispose();
+  other.dispose();
   cache.dispose();
   assert.throws(() => model.forward([[1], [2]], cache), /after dispose/);
 });

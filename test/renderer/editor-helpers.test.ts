@@ -61,3 +61,35 @@ test('browser-mode API URL carries the page token; a missing token is a clear er
   assert.throws(() => apiSocketUrl({ protocol: 'http:', host: 'x', search: '' }), /token/);
   assert.throws(() => apiSocketUrl({ protocol: 'file:', host: '', search: '' }), /file:/);
 });
+
+test('settings patches merge field by field, decoding included; suggestions wait for a ready engine', async () => {
+  const { applyPatch, mergePatches, suggestionSettings } = await import('../../renderer/src/lib/settings.js');
+  const merged = mergePatches({ decoding: { topK: 5 }, suggestionDelayMs: 100 }, { decoding: { topP: 0.5 } });
+  assert.deepEqual(merged, { suggestionDelayMs: 100, decoding: { topK: 5, topP: 0.5 } });
+  const base = {
+    decoding: { temperature: 1, topK: 40, topP: 1, repetitionPenalty: 1, noRepeatNgramSize: 0, maxNewTokens: 8, numAlternatives: 3, doSample: true },
+    suggestionDelayMs: 400,
+    stopAtSentenceEnd: true,
+    suggestionsEnabled: true,
+    checkForUpdates: false,
+  };
+  const applied = applyPatch(base, merged);
+  assert.equal(applied.decoding.temperature, 1);
+  assert.equal(applied.decoding.topK, 5);
+  assert.equal(applied.suggestionDelayMs, 100);
+  assert.equal(base.decoding.topK, 40, 'the original is not changed');
+  assert.equal(suggestionSettings(base, false).enabled, false);
+  assert.equal(suggestionSettings(base, true).enabled, true);
+  assert.equal(suggestionSettings({ ...base, suggestionsEnabled: false }, true).enabled, false);
+});
+
+test('status words for the engine and for saving', async () => {
+  const { engineText, saveText } = await import('../../renderer/src/lib/status.js');
+  const engine = { state: 'error' as const, backend: 'wasm', backendReason: '', modelName: 'gpt2', error: { code: 'LOAD', message: 'weights file is truncated' } };
+  assert.deepEqual(engineText(engine).tone, 'error');
+  assert.match(engineText(engine).label, /weights file is truncated/);
+  assert.equal(engineText({ ...engine, state: 'loading', error: null }).label, 'Loading model…');
+  assert.equal(engineText(null).tone, 'busy');
+  assert.equal(saveText({ state: 'saving', savedAt: null, error: null }).label, 'Saving…');
+  assert.match(saveText({ state: 'error', savedAt: null, error: 'disk full' }).detail, /disk full/);
+});

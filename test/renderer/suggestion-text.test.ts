@@ -14,10 +14,11 @@ import {
 const done = { stopAtSentenceEnd: true, final: true };
 const streaming = { stopAtSentenceEnd: true, final: false };
 
-test('completion points: end of text, end of line, before a space; not mid-word, not in an empty document', () => {
+test('completion points: the end of a line (spaces may follow); not mid-line, not in an empty document', () => {
   assert.equal(isCompletionPoint('Hello there', 11), true);
   assert.equal(isCompletionPoint('Hello\nworld', 5), true);
-  assert.equal(isCompletionPoint('Hello world', 5), true);
+  assert.equal(isCompletionPoint('Hello  \nworld', 5), true);
+  assert.equal(isCompletionPoint('Hello world', 5), false, 'the ghost would cover " world"');
   assert.equal(isCompletionPoint('Hello world', 3), false);
   assert.equal(isCompletionPoint('', 0), false);
   assert.equal(isCompletionPoint('   ', 3), false);

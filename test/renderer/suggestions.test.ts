@@ -112,6 +112,8 @@ test('no request when the pause ends mid-word, with a selection, or when suggest
   mid.send({ type: 'input', editor: mid.editor });
   mid.pause();
   assert.equal(mid.requests().length, 0);
+  mid.send({ type: 'requestNow', editor: mid.editor });
+  assert.equal(mid.requests().length, 0, 'not even when asked: the ghost would cover the rest of the line');
 
   const off = new Harness('Hello', { enabled: false });
   off.type(' there');

@@ -21,6 +21,7 @@ test('defaults are the documented values', () => {
     suggestionDelayMs: 400,
     stopAtSentenceEnd: true,
     suggestionsEnabled: true,
+    checkForUpdates: false,
   });
   assert.deepEqual(store.getSettings(), DEFAULT_SETTINGS);
   store.close();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchLoss, crossEntropy, forwardLogits, frozenTransposes } from '../../worker/train/forward.js';
+import { batchLoss, crossEntropy, forwardLogits, frozenWeights } from '../../worker/train/forward.js';
 import { registerGradients } from '../../worker/train/gradients.js';
 import { initLoraTensors, loraSet } from '../../worker/train/lora.js';
 import { loadTiny, maxAbsDiff, randomModel, tinyGpt2, useWasm, type TestModel } from './helpers.js';
@@ -95,7 +95,7 @@ test('gradients of every weight match finite differences (trained path, small mo
   m.dispose();
 });
 
-test('with frozen transposes (LoRA), adapter gradients equal those of the trained path', () => {
+test('frozen weights (LoRA), with or without transposed copies, give the adapters the same gradients as the trained path', () => {
   registerGradients();
   const m = randomModel({ vocabSize: 31, nPositions: 8, nEmbd: 8, nLayer: 2, nHead: 2 }, 5);
   const lora = { rank: 2, alpha: 4, dropout: 0, targets: ['attn.c_attn', 'mlp.c_proj'] as const };
@@ -104,18 +104,22 @@ test('with frozen transposes (LoRA), adapter gradients equal those of the traine
   for (const [name, t] of adapters) if (name.endsWith('lora_b')) adapters.set(name, tf.randomNormal(t.shape, 0, 0.5, 'float32', 3));
   const names = [...adapters.keys()];
   const batch = { batch: 1, length: 6, inputs: Int32Array.from([1, 2, 3, 4, 5, 6]), targets: Int32Array.from([2, 3, 4, 5, 6, 7]) };
-  const frozen = frozenTransposes(m.params);
-  const run = (withFrozen: boolean) =>
+  const frozen = frozenWeights(m.params, true);
+  const frozenNoCopies = frozenWeights(m.params, false);
+  const run = (mode: 'transposes' | 'frozen' | 'trained') =>
     tf.grads((...xs: tf.Tensor[]) => {
       const set = loraSet(new Map(names.map((n, i) => [n, xs[i]])), { ...lora, targets: [...lora.targets] });
-      return batchLoss(m.params, batch, { config: m.config, lora: set, frozen: withFrozen ? frozen : undefined });
+      const which = mode === 'transposes' ? frozen : mode === 'frozen' ? frozenNoCopies : undefined;
+      return batchLoss(m.params, batch, { config: m.config, lora: set, frozen: which });
     })(names.map((n) => adapters.get(n)!));
-  const fast = run(true);
-  const plain = run(false);
+  const fast = run('transposes');
+  const noCopies = run('frozen');
+  const plain = run('trained');
   fast.forEach((g, i) => {
     assert.ok(tf.max(tf.abs(g)).dataSync()[0] > 0, `${names[i]} gets a gradient`);
     assert.ok(maxAbsDiff(g.dataSync(), plain[i].dataSync()) < 1e-6, names[i]);
+    assert.ok(maxAbsDiff(noCopies[i].dataSync(), plain[i].dataSync()) < 1e-6, names[i]);
   });
-  tf.dispose([...fast, ...plain, ...adapters.values(), ...frozen.values()]);
+  tf.dispose([...fast, ...noCopies, ...plain, ...adapters.values(), ...[...frozen.values()].filter((t) => t !== null)]);
   m.dispose();
 });

@@ -133,6 +133,19 @@ export function assertFitsBackend(config: GPT2Config): void {
   }
 }
 
+/**
+ * Runs one token through the model so that the backend prepares every weight now (wasm's XNNPACK repacks
+ * each matrix on first use, seconds for GPT-2 small) rather than during the user's first completion.
+ */
+function warmUp(model: GPT2Model): void {
+  const cache = model.createCache(1);
+  try {
+    model.forward([[0]], cache).dispose();
+  } finally {
+    cache.dispose();
+  }
+}
+
 /** Loads `dir/config.json` and `dir/model.safetensors` (F32, F16 or BF16) onto the current tf backend. */
 export async function loadModel(dir: string): Promise<GPT2Model> {
   const config = await readGPT2Config(dir);
@@ -152,7 +165,9 @@ export async function loadModel(dir: string): Promise<GPT2Model> {
       (canonical) => reader.readFloat32(names.get(canonical)!),
       lmHead === null ? undefined : () => reader.readFloat32(lmHead),
     );
-    return new GPT2Model(config, params);
+    const model = new GPT2Model(config, params);
+    warmUp(model);
+    return model;
   } finally {
     reader.close();
   }

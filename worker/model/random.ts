@@ -5,26 +5,32 @@ import type { TensorToWrite } from './safetensors.js';
 import type { GPT2Config } from './types.js';
 import { gpt2TensorShapes, paramsFromWeights } from './weights.js';
 
-/** mulberry32: a tiny, fast 32-bit generator; plenty for weights nobody will train on. */
-function uniformSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fills `out` with normal(0, std) values (Box–Muller, two values per pair of uniforms). */
-function fillNormal(out: Float32Array, std: number, uniform: () => number): void {
-  for (let i = 0; i < out.length; i += 2) {
-    const radius = std * Math.sqrt(-2 * Math.log(1 - uniform()));
-    const angle = 2 * Math.PI * uniform();
-    out[i] = radius * Math.cos(angle);
-    if (i + 1 < out.length) out[i + 1] = radius * Math.sin(angle);
+/**
+ * Fills `out` with normal(0, std) values: Marsaglia's polar method (no trigonometry) on mulberry32, a tiny
+ * 32-bit generator, both inlined because GPT-2 small needs 124M values.
+ */
+function fillNormal(out: Float32Array, std: number, state: { seed: number }): void {
+  let s = state.seed;
+  for (let i = 0; i < out.length; ) {
+    let u: number;
+    let v: number;
+    let r: number;
+    do {
+      s = (s + 0x6d2b79f5) | 0;
+      let t = Math.imul(s ^ (s >>> 15), s | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      u = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
+      s = (s + 0x6d2b79f5) | 0;
+      t = Math.imul(s ^ (s >>> 15), s | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      v = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
+      r = u * u + v * v;
+    } while (r >= 1 || r === 0);
+    const factor = std * Math.sqrt((-2 * Math.log(r)) / r);
+    out[i++] = u * factor;
+    if (i < out.length) out[i++] = v * factor;
   }
+  state.seed = s;
 }
 
 /**
@@ -32,13 +38,13 @@ function fillNormal(out: Float32Array, std: number, uniform: () => number): void
  * residual projections scaled by 1/√(2·n_layer), zero biases, unit LayerNorm), the same for the same seed.
  */
 export function randomWeights(config: GPT2Config, seed: number): Record<string, TensorToWrite> {
-  const uniform = uniformSource(seed);
+  const state = { seed: seed | 0 };
   const residualStd = 0.02 / Math.sqrt(2 * config.nLayer);
   const weights: Record<string, TensorToWrite> = {};
   for (const [name, shape] of gpt2TensorShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (/ln_\w+\.weight$/.test(name)) data.fill(1);
-    else if (name.endsWith('.weight')) fillNormal(data, name.endsWith('c_proj.weight') ? residualStd : 0.02, uniform);
+    else if (name.endsWith('.weight')) fillNormal(data, name.endsWith('c_proj.weight') ? residualStd : 0.02, state);
     weights[name] = { dtype: 'F32', shape, data };
   }
   return weights;

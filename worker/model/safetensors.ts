@@ -295,7 +295,7 @@ function parseHeader(source: ByteSource): {
     if (!isPlainObject(entry)) throw fail('invalid_header', `entry for tensor '${name}' is not an object`, name);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string') throw fail('invalid_header', `tensor '${name}' has no dtype`, name);
-    if (!(dtype in DTYPE_BYTES)) throw fail('unknown_dtype', `tensor '${name}' has unknown dtype '${dtype}'`, name);
+    if (!Object.hasOwn(DTYPE_BYTES, dtype)) throw fail('unknown_dtype', `tensor '${name}' has unknown dtype '${dtype}'`, name);
     if (!Array.isArray(shape) || !shape.every(isCount)) {
       throw fail('invalid_header', `tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`, name);
     }

@@ -37,6 +37,8 @@ export interface CheckpointMeta {
   /** Optimizer steps done; the next step's data position follows from it and the seed. */
   step: number;
   totalSteps: number;
+  /** Where the next step's data starts: 0-based epoch and step in it (follows from `step`; kept for reading). */
+  dataPosition: { epoch: number; stepInEpoch: number };
   /** State of the random numbers (dropout) at `step`. */
   rngState: number;
   /** An evaluation is due at `step` that had not run when the checkpoint was written. */

@@ -28,10 +28,10 @@ export interface ForwardContext {
   /** Adapters added beside the linears they name (`h.0.attn.c_attn`, ...). */
   lora?: LoraSet;
   /**
-   * Transposed copies of weights that do not train, by parameter name (see `frozenTransposes`). A weight
-   * listed here gets no gradient; one not listed is treated as trained.
+   * Weights that do not train, by parameter name, each with its transposed copy or null (see
+   * `frozenWeights`). A weight listed here gets no gradient; one not listed is treated as trained.
    */
-  frozen?: ReadonlyMap<string, tf.Tensor>;
+  frozen?: ReadonlyMap<string, tf.Tensor | null>;
   /** Dropout on embeddings, attention weights and residual branches (GPT-2's `*_pdrop`); 0 for evaluation. */
   dropout?: number;
   /** Dropout on the input of each adapter (PEFT's `lora_dropout`); 0 for evaluation. */
@@ -49,11 +49,15 @@ export function checkParams(params: ParamMap, config: GPT2Config): void {
   }
 }
 
-/** Transposed copies of the matrices (linears and `wte`) of a model whose weights stay fixed (LoRA). */
-export function frozenTransposes(params: ParamMap): Map<string, tf.Tensor> {
-  const out = new Map<string, tf.Tensor>();
+/**
+ * Marks every matrix of a model whose weights stay fixed (LoRA) as frozen. With `transposes`, each gets a
+ * transposed copy, so its backward product is a plain one with a weight XNNPACK has already packed — the
+ * fastest path on wasm, for the memory of a second copy of the weights.
+ */
+export function frozenWeights(params: ParamMap, transposes: boolean): Map<string, tf.Tensor | null> {
+  const out = new Map<string, tf.Tensor | null>();
   for (const [name, t] of Object.entries(params)) {
-    if (t.rank === 2 && name !== 'wpe.weight') out.set(name, tf.transpose(t));
+    if (t.rank === 2 && name !== 'wpe.weight') out.set(name, transposes ? tf.transpose(t) : null);
   }
   return out;
 }
@@ -78,7 +82,7 @@ export function forwardLogits(params: ParamMap, inputs: Int32Array, batch: numbe
       x = tf.add(x, dropout(m, ctx.dropout, ctx)) as tf.Tensor2D;
     }
     x = layerNorm(x, params, 'ln_f', config);
-    return outputLayer(x, wte, ctx.frozen?.get('wte.weight') as tf.Tensor2D | undefined);
+    return outputLayer(x, wte, ctx.frozen?.get('wte.weight') as tf.Tensor2D | null | undefined);
   });
 }
 
@@ -129,12 +133,15 @@ function embed(table: tf.Tensor2D, ids: Int32Array): tf.Tensor2D {
   return lookup(table) as tf.Tensor2D;
 }
 
-/** `x · W + b`, differentiated with untransposed products only (see the module comment). */
-function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, wT: tf.Tensor2D | undefined): tf.Tensor2D {
+/**
+ * `x · W + b`, differentiated with untransposed products only (see the module comment). `wT`: a frozen
+ * weight's transposed copy; null: frozen, no copy; undefined: trained.
+ */
+function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, wT: tf.Tensor2D | null | undefined): tf.Tensor2D {
   if (wT !== undefined) {
     const op = tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => ({
       value: tf.fused.matMul({ a: inputs[0] as tf.Tensor2D, b: w, bias: b }),
-      gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wT),
+      gradFunc: (dy: tf.Tensor) => (wT === null ? inputGradient(dy as tf.Tensor2D, w) : tf.matMul(dy as tf.Tensor2D, wT)),
     }));
     return op(x) as tf.Tensor2D;
   }
@@ -145,23 +152,23 @@ function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, wT: tf.Tensor2D |
       value: tf.fused.matMul({ a: xs, b: ws, bias: bs }),
       gradFunc: (dy: tf.Tensor, [xSaved, wSaved]: tf.Tensor[]) => {
         const dy2 = dy as tf.Tensor2D;
-        return [
-          // (W · dyᵀ)ᵀ: transposing the activations is cheaper than transposing W when B·T < in·out/(in+out).
-          tf.transpose(tf.matMul(wSaved as tf.Tensor2D, tf.transpose(dy2))),
-          tf.matMul(tf.transpose(xSaved as tf.Tensor2D), dy2),
-          tf.sum(dy2, 0),
-        ];
+        return [inputGradient(dy2, wSaved as tf.Tensor2D), tf.matMul(tf.transpose(xSaved as tf.Tensor2D), dy2), tf.sum(dy2, 0)];
       },
     };
   });
   return op(x, w, b) as tf.Tensor2D;
 }
 
+/** dy · Wᵀ as (W · dyᵀ)ᵀ: transposing activations is cheaper than transposing W when B·T < in·out/(in+out). */
+function inputGradient(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return tf.transpose(tf.matMul(w, tf.transpose(dy))) as tf.Tensor2D;
+}
+
 /** Logits `x · wteᵀ` (the output layer tied to the embedding). */
-function outputLayer(x: tf.Tensor2D, wte: tf.Tensor2D, wteT: tf.Tensor2D | undefined): tf.Tensor2D {
+function outputLayer(x: tf.Tensor2D, wte: tf.Tensor2D, wteT: tf.Tensor2D | null | undefined): tf.Tensor2D {
   if (wteT !== undefined) {
     const op = tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => ({
-      value: tf.matMul(inputs[0] as tf.Tensor2D, wteT),
+      value: tf.matMul(inputs[0] as tf.Tensor2D, wteT ?? tf.transpose(wte)),
       gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wte),
     }));
     return op(x) as tf.Tensor2D;
@@ -182,7 +189,7 @@ function outputLayer(x: tf.Tensor2D, wte: tf.Tensor2D, wteT: tf.Tensor2D | undef
 
 function linear(x: tf.Tensor2D, params: ParamMap, name: string, ctx: ForwardContext): tf.Tensor2D {
   const weight = `${name}.weight`;
-  const y = dense(x, params[weight] as tf.Tensor2D, params[`${name}.bias`] as tf.Tensor1D, ctx.frozen?.get(weight) as tf.Tensor2D | undefined);
+  const y = dense(x, params[weight] as tf.Tensor2D, params[`${name}.bias`] as tf.Tensor1D, ctx.frozen?.get(weight) as tf.Tensor2D | null | undefined);
   const adapter = ctx.lora?.get(name);
   if (adapter === undefined) return y;
   // Rank-r products are small: tfjs's own matMul gradient is fine for them.

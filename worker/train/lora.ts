@@ -55,6 +55,8 @@ export function checkLoraConfig(lora: LoraConfig): void {
   if (!(lora.alpha > 0)) throw new Error(`LoRA alpha must be positive, got ${lora.alpha}`);
   if (!(lora.dropout >= 0 && lora.dropout < 1)) throw new Error(`LoRA dropout must be in [0, 1), got ${lora.dropout}`);
   if (lora.targets.length === 0) throw new Error('LoRA needs at least one target module');
+  const unknown = lora.targets.find((t) => !(LORA_MODULES as readonly string[]).includes(t));
+  if (unknown !== undefined) throw new Error(`unknown LoRA target "${unknown}": use ${LORA_MODULES.join(', ')} (parseLoraTargets reads short names)`);
 }
 
 /** Trainable tensor names of the adapters: `h.0.attn.c_attn.lora_a` and `.lora_b`, with their shapes. */

@@ -20,8 +20,8 @@
  *   keeping the best weights — with little data the best point often comes before the last epoch.
  */
 import type { GPT2Config } from '../model/types.js';
-import type { Dataset, DatasetOptions } from './data.js';
-import { BatchSchedule } from './data.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { BatchSchedule, buildDataset, type Dataset, type DatasetOptions, type TrainingText } from './data.js';
 import { DEFAULT_LORA, checkLoraConfig, type LoraConfig, type LoraModule } from './lora.js';
 
 export type TrainingMethod = 'lora' | 'full';
@@ -47,8 +47,8 @@ export interface TrainingOptions {
   learningRate?: number;
   /** The learning rate cosine decay ends at, as a share of the peak. */
   minLearningRateRatio?: number;
-  /** Linear warm-up steps; default 5 % of the run, at least 1, at most 100. */
-  warmupSteps?: number;
+  /** Linear warm-up steps; default (null) 5 % of the run, at least 1, at most 100. */
+  warmupSteps?: number | null;
   weightDecay?: number;
   beta1?: number;
   beta2?: number;
@@ -57,15 +57,16 @@ export interface TrainingOptions {
   maxGradNorm?: number | null;
   /** GPT-2's dropout (embeddings, attention, residual branches) while training. */
   dropout?: number;
-  lora?: Partial<LoraConfig>;
-  /** Evaluate the held-out loss every this many steps (and at the end); default about ten times per run. */
-  evalEvery?: number;
+  /** Adapter settings (method lora); null or absent: the defaults. */
+  lora?: Partial<LoraConfig> | null;
+  /** Evaluate the held-out loss every this many steps (and at the end); default (null) about ten times per run. */
+  evalEvery?: number | null;
   /** Stop after this many evaluations without improvement, and keep the best weights; null: never. */
   earlyStopPatience?: number | null;
   /** An evaluation improves only when it is lower than the best by more than this. */
   earlyStopMinDelta?: number;
-  /** Save a checkpoint every this many steps (and at the end); default: at every evaluation. */
-  checkpointEvery?: number;
+  /** Save a checkpoint every this many steps (and at the end); default (null): at every evaluation. */
+  checkpointEvery?: number | null;
   seed?: number;
 }
 
@@ -103,6 +104,7 @@ export class TrainingOptionsError extends Error {
   override name = 'TrainingOptionsError';
 }
 
+/** Fills in the defaults and checks every value. Idempotent: resolved options (a checkpoint's) resolve to themselves. */
 export function resolveTrainingOptions(options: TrainingOptions, config: GPT2Config): ResolvedTrainingOptions {
   const method = options.method ?? 'lora';
   if (method !== 'lora' && method !== 'full') throw new TrainingOptionsError(`method must be "lora" or "full", got "${method}"`);
@@ -217,8 +219,12 @@ export interface TrainingPlan {
   stepsPerEpoch: number;
   epochs: number;
   totalSteps: number;
+  /** Tokens the whole run trains on (for a time estimate: divide by tokens per second). */
+  tokensToTrain: number;
   warmupSteps: number;
   evalEvery: number;
+  /** Held-out evaluations the run makes, the one before the first step included. */
+  evaluations: number;
   checkpointEvery: number;
   /** Trained parameters (adapter weights for LoRA). */
   trainableParameters: number;
@@ -231,6 +237,10 @@ export function planTraining(dataset: Dataset, options: ResolvedTrainingOptions,
   const warmupSteps = options.warmupSteps ?? Math.min(100, Math.max(1, Math.round(0.05 * totalSteps)));
   const evalEvery = options.evalEvery ?? Math.max(1, Math.min(stepsPerEpoch, Math.ceil(totalSteps / 10)));
   const documents = new Set([...dataset.trainDocuments, ...dataset.heldOutDocuments]).size;
+  const fullEpochs = Math.floor(totalSteps / stepsPerEpoch);
+  const tokensPerEpoch = dataset.trainBlocks.length * dataset.blockSize;
+  const tokensPerStep = options.batchSize * options.gradAccumSteps * dataset.blockSize;
+  const evaluations = dataset.heldOutBlocks.length === 0 ? 0 : 1 + Math.floor(totalSteps / evalEvery) + (totalSteps % evalEvery === 0 ? 0 : 1);
   return {
     method: options.method,
     documents,
@@ -245,15 +255,29 @@ export function planTraining(dataset: Dataset, options: ResolvedTrainingOptions,
     heldOutBlocks: dataset.heldOutBlocks.length,
     batchSize: options.batchSize,
     gradAccumSteps: options.gradAccumSteps,
-    tokensPerStep: options.batchSize * options.gradAccumSteps * dataset.blockSize,
+    tokensPerStep,
     stepsPerEpoch,
     epochs: options.epochs,
     totalSteps,
+    tokensToTrain: fullEpochs * tokensPerEpoch + Math.min((totalSteps % stepsPerEpoch) * tokensPerStep, tokensPerEpoch),
     warmupSteps: Math.min(warmupSteps, totalSteps),
     evalEvery,
+    evaluations,
     checkpointEvery: options.checkpointEvery ?? evalEvery,
     trainableParameters: trainableParameterCount(config, options),
   };
+}
+
+/** Tokenizes the texts and plans the run: everything a UI shows before the user presses Start. */
+export function prepareTraining(
+  texts: readonly TrainingText[],
+  tokenizer: Tokenizer,
+  config: GPT2Config,
+  options: TrainingOptions,
+): { options: ResolvedTrainingOptions; dataset: Dataset; plan: TrainingPlan } {
+  const resolved = resolveTrainingOptions(options, config);
+  const dataset = buildDataset(texts, tokenizer, datasetOptions(resolved));
+  return { options: resolved, dataset, plan: planTraining(dataset, resolved, config) };
 }
 
 function trainableParameterCount(config: GPT2Config, options: ResolvedTrainingOptions): number {

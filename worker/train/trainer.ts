@@ -22,7 +22,7 @@ import {
 import { TrainingControl } from './control.js';
 import { BatchSchedule, makeBatch, type Dataset } from './data.js';
 import { evaluateLoss } from './evaluate.js';
-import { batchLoss, checkParams, frozenTransposes, type ForwardContext, type ParamMap } from './forward.js';
+import { batchLoss, checkParams, frozenWeights, type ForwardContext, type ParamMap } from './forward.js';
 import { initLoraTensors, loraSet } from './lora.js';
 import { AdamW, clipByGlobalNorm, learningRateAt } from './optimizer.js';
 import { planTraining, type ResolvedTrainingOptions, type TrainingPlan } from './options.js';
@@ -117,11 +117,11 @@ class TrainingRun {
   private readonly control: TrainingControl;
   private readonly rng: TrainingRng;
   private readonly trainable = new Map<string, tf.Variable>();
-  /** Transposed base weights for the fast backward pass, when the base stays frozen (LoRA). */
-  private readonly frozen: Map<string, tf.Tensor> | null;
+  /** The base's matrices when they stay frozen (LoRA), with transposed copies where those pay off. */
+  private readonly frozen: Map<string, tf.Tensor | null> | null;
   private readonly optimizer: AdamW;
   private best: Map<string, tf.Tensor> | null = null;
-  private readonly state: Omit<CheckpointMeta, 'format' | 'reason' | 'createdAt' | 'rngState' | 'options' | 'plan'>;
+  private readonly state: Omit<CheckpointMeta, 'format' | 'reason' | 'createdAt' | 'rngState' | 'dataPosition' | 'options' | 'plan'>;
 
   // This session only: for tokens/s and the ETA.
   private sessionTokens = 0;
@@ -129,6 +129,8 @@ class TrainingRun {
   private sessionSteps = 0;
   private sessionActiveMs = 0;
   private resumedFromStep: number | null = null;
+  /** The step of the last checkpoint saved or restored, so that it is not written twice. */
+  private savedStep: number | null = null;
   private lastTrainLoss: number | null = null;
 
   constructor(private readonly init: TrainingRunInit) {
@@ -148,7 +150,7 @@ class TrainingRun {
       this.trainable.set(name, tf.variable(t, true));
       t.dispose();
     }
-    this.frozen = options.lora ? frozenTransposes(params) : null;
+    this.frozen = options.lora ? frozenWeights(params, wantsTransposes(params)) : null;
     this.optimizer = new AdamW(this.trainable, {
       beta1: options.beta1,
       beta2: options.beta2,
@@ -202,29 +204,28 @@ class TrainingRun {
       this.state.elapsedMs = elapsedBefore + this.sessionActiveMs;
     };
 
+    // After each step: its evaluation if one is due, then its checkpoint if one is due, then the next step.
     let status: TrainingStatus | null = null;
     while (status === null) {
       if (this.state.evaluationPending) {
         const loss = await this.evaluate(gate);
-        if (loss === 'cancelled') break;
         syncTime();
-        if (this.afterEvaluation(loss)) status = 'early-stopped';
-        if (status === null && this.state.step > 0 && this.state.step % this.plan.checkpointEvery === 0 && this.state.step < this.plan.totalSteps) {
-          await this.save('periodic');
+        if (loss === 'cancelled') break;
+        if (this.afterEvaluation(loss)) {
+          status = 'early-stopped';
+          break;
         }
       }
-      if (status !== null) break;
       if (this.state.step >= this.plan.totalSteps) {
         status = 'completed';
         break;
       }
-      const done = await this.trainStep(gate);
-      if (!done) break;
-      syncTime();
-      this.state.evaluationPending = this.evaluationDue(this.state.step);
-      if (!this.state.evaluationPending && this.state.step % this.plan.checkpointEvery === 0 && this.state.step < this.plan.totalSteps) {
+      if (this.state.step > 0 && this.state.step % this.plan.checkpointEvery === 0 && this.savedStep !== this.state.step) {
         await this.save('periodic');
       }
+      if (!(await this.trainStep(gate))) break;
+      syncTime();
+      this.state.evaluationPending = this.state.step % this.plan.evalEvery === 0 || this.state.step === this.plan.totalSteps;
     }
     syncTime();
 
@@ -322,10 +323,6 @@ class TrainingRun {
     }
   }
 
-  private evaluationDue(step: number): boolean {
-    return step % this.plan.evalEvery === 0 || step === this.plan.totalSteps;
-  }
-
   /** Held-out loss of the current weights; null without held-out text; 'cancelled' when stopped midway. */
   private async evaluate(gate: () => Promise<boolean>): Promise<number | null | 'cancelled'> {
     const { dataset, config, options } = this.init;
@@ -394,12 +391,14 @@ class TrainingRun {
       reason,
       createdAt: new Date().toISOString(),
       rngState: this.rng.getState(),
+      dataPosition: { epoch: Math.floor(this.state.step / this.plan.stepsPerEpoch), stepInEpoch: this.state.step % this.plan.stepsPerEpoch },
       options,
       plan: this.plan,
       ...structuredClone(this.state),
     };
     if (adam.step !== this.state.step) throw new Error(`internal: optimizer at step ${adam.step}, run at ${this.state.step}`);
     await sink.save({ meta, tensors });
+    this.savedStep = this.state.step;
     this.emit({ type: 'checkpoint', step: this.state.step, reason });
   }
 
@@ -448,10 +447,11 @@ class TrainingRun {
       for (const map of [params, m, v]) disposeAll(map);
     }
     this.rng.setState(meta.rngState);
-    const { format, reason, createdAt, rngState, options: _o, plan: _p, ...state } = meta;
-    void format, reason, createdAt, rngState, _o, _p;
-    Object.assign(this.state, state);
+    for (const key of Object.keys(this.state) as (keyof typeof this.state)[]) {
+      (this.state as Record<string, unknown>)[key] = structuredClone(meta[key]);
+    }
     this.resumedFromStep = meta.step;
+    this.savedStep = meta.step;
     const last = [...meta.history].reverse().find((h) => h.trainLoss !== undefined);
     this.lastTrainLoss = last?.trainLoss ?? null;
   }
@@ -493,9 +493,19 @@ class TrainingRun {
   dispose(): void {
     this.optimizer.dispose();
     disposeAll(this.trainable);
-    if (this.frozen) disposeAll(this.frozen);
+    if (this.frozen) for (const t of this.frozen.values()) t?.dispose();
     this.disposeBest();
   }
+}
+
+/**
+ * Transposed copies of frozen weights speed up wasm's backward pass (its transposed products are slow) for
+ * a second copy of the weights; wasm addresses at most 4 GiB, so only up to GPT-2 small's size (124M
+ * parameters). Native TensorFlow multiplies transposed operands at full speed and needs no copies.
+ */
+function wantsTransposes(params: ParamMap): boolean {
+  const count = Object.values(params).reduce((n, t) => n + t.size, 0);
+  return tf.getBackend() === 'wasm' && count <= 200e6;
 }
 
 function accumulate(sum: Map<string, tf.Tensor> | null, grads: tf.NamedTensorMap, names: Map<string, string>): Map<string, tf.Tensor> {

@@ -20,14 +20,18 @@ const ENDS_WITH_SPACE = /[ \t\u00a0\u3000\n]$/;
 const WORD_CHAR = /[\p{L}\p{N}\p{M}_'’-]/u;
 
 /**
- * Whether asking for a suggestion at `caret` makes sense: the document has something to continue, and the
- * caret sits at the end of a line or before a space (ghost text mid-word would cover the rest of the word).
+ * Whether a suggestion at `caret` makes sense: the document has something to continue, and nothing but
+ * spaces follows the caret on its line. Ghost text is drawn over the page, so anywhere else it would
+ * cover the rest of the line.
  */
 export function isCompletionPoint(text: string, caret: number): boolean {
   if (caret <= 0 || caret > text.length) return false;
-  const next = text.charAt(caret);
-  if (next !== '' && next !== '\n' && next !== ' ' && next !== '\t' && next !== '\r') return false;
-  // Something other than whitespace must come before the caret (look back a bounded distance only).
+  if (!/^[ \t\r]*(?:\n|$)/.test(text.slice(caret, caret + 256))) return false;
+  return hasTextBefore(text, caret);
+}
+
+/** Something other than whitespace comes shortly before the caret. */
+export function hasTextBefore(text: string, caret: number): boolean {
   return /\S/.test(text.slice(Math.max(0, caret - CONTEXT_TAIL_CHARS), caret));
 }
 

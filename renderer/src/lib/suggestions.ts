@@ -166,7 +166,7 @@ export function step(state: SuggestionState, event: SuggestionEvent): Step {
     case 'requestNow': {
       const cleared = clearAll(state);
       const editor = event.editor;
-      if (!editor.collapsed || !hasTextBefore(editor)) return cleared;
+      if (!editor.collapsed || !isCompletionPoint(editor.text, editor.caret)) return cleared;
       const sent = request(cleared.state, editor, 'inline', 1, 1);
       return { state: sent.state, effects: [...cleared.effects, ...sent.effects] };
     }
@@ -207,9 +207,6 @@ function schedule(state: SuggestionState, caret: number): Step {
   };
 }
 
-function hasTextBefore(editor: EditorSnapshot): boolean {
-  return /\S/.test(editor.text.slice(Math.max(0, editor.caret - CONTEXT_TAIL_CHARS), editor.caret));
-}
 
 function onInput(state: SuggestionState, editor: EditorSnapshot): Step {
   const s = state.suggestion;
@@ -378,7 +375,7 @@ function onCycle(state: SuggestionState, direction: 1 | -1, editor: EditorSnapsh
     const frozen: Suggestion = { ...s, raws: [s.raws[s.index] ?? ''], index: 0, streaming: false };
     return { state: { ...sent.state, suggestion: frozen }, effects: sent.effects };
   }
-  if (!editor.collapsed || !hasTextBefore(editor)) return same(state);
+  if (!editor.collapsed || !isCompletionPoint(editor.text, editor.caret)) return same(state);
   return request(state, editor, 'alternatives', n, direction);
 }
 

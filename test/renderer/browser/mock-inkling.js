@@ -41,6 +41,7 @@
     suggestionDelayMs: 250,
     stopAtSentenceEnd: true,
     suggestionsEnabled: true,
+    checkForUpdates: false,
   };
 
   let engine = {
