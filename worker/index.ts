@@ -3,3 +3,4 @@ export * from './backend.js';
 export * from './tokenizer/index.js';
 export * from './model/index.js';
 export * from './generate/index.js';
+export * from './train/index.js';

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, parseFloatOption, parseIdList, parseIntOption } from './args.js';
 import { COMMANDS, type Command } from './commands.js';
+import { finetuneCommand } from './finetune.js';
 
 const USAGE = `Usage: inkling <command> [options]
 
@@ -17,6 +18,8 @@ Commands:
   tokenize   (TEXT | --file F) [--model DIR] [--json]      ("--" ends the options)
   detokenize 1,2,3 [--model DIR]                           prints the exact text, nothing added
   logits     --model DIR --prompt-ids 1,2,3 --json         the full logits row of the last position
+  finetune   --model DIR --data FILE_OR_DIR [--method lora|full] [--epochs N] [--lr X] [--out DIR]
+             [--resume] [--json]                           (inkling finetune --help for more)
 
 Common: --verbose (stack traces), --help`;
 
@@ -61,6 +64,8 @@ export interface CliInput {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // finetune has many options of its own and parses them itself.
+  if (argv[0] === 'finetune') return finetuneCommand(argv.slice(1));
   let verbose = argv.includes('--verbose');
   try {
     const { values, positionals } = (() => {

@@ -5,7 +5,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GPT2Model, type GPT2Params, type LayerNormParams, type LinearParams } from '../model/gpt2.js';
 import type { GPT2Config } from '../model/types.js';
-import { gpt2TensorShapes } from '../model/weights.js';
 import type { ParamMap } from './forward.js';
 
 /** A view (no copies) of a model's weights under their Hugging Face names. */
@@ -61,9 +60,4 @@ export function modelFromParams(config: GPT2Config, params: ParamMap): GPT2Model
     return built as unknown as tf.TensorContainer;
   }) as unknown as GPT2Params;
   return new GPT2Model(config, copies);
-}
-
-/** Names of every parameter in checkpoint order. */
-export function parameterNames(config: GPT2Config): string[] {
-  return [...gpt2TensorShapes(config).keys()];
 }
