@@ -11,6 +11,7 @@ import type { ApiHandlers, CompletionEvent, EngineStatus } from './ipc/contract.
 import { createEventBus, type ApiEventBus } from './ipc/events.js';
 import { createApiHandlers, type ApiEngine } from './ipc/handlers.js';
 import { EngineHost } from './engine/host.js';
+import { FinetuneService, isFinetuneEngine } from './engine/finetune.js';
 import { openStore, type OpenedStore } from './store/index.js';
 import { defaultModelDir } from './paths.js';
 
@@ -172,7 +173,19 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
     throw err;
   }
 
-  const handlers = createApiHandlers({ store, engine, events });
+  // Fine-tuning runs in the engine worker, so it exists only with a model (and an engine that trains).
+  let finetune: FinetuneService | null = null;
+  if (problem === null && isFinetuneEngine(engine)) {
+    finetune = new FinetuneService({
+      store,
+      engine,
+      emit: (run) => events.emit('finetune', run),
+      modelName: path.basename(config.modelDir!),
+      dataDir: config.dataDir,
+    });
+    void finetune.restoreActiveStyle();
+  }
+  const handlers = createApiHandlers({ store, engine, events, finetune });
   let closed: Promise<void> | null = null;
   return {
     config,

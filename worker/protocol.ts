@@ -4,6 +4,11 @@
  * structured-clone data; errors travel as `{ code, message }`.
  */
 import type { GenerationOptions } from './generate/types.js';
+import type { CheckpointTensor, TrainingCheckpoint } from './train/checkpoint.js';
+import type { TrainingText } from './train/data.js';
+import type { LoraConfig } from './train/lora.js';
+import type { ResolvedTrainingOptions, TrainingOptions, TrainingPlan } from './train/options.js';
+import type { TrainingEvent } from './train/trainer.js';
 
 export interface EngineError {
   code: string;
@@ -79,7 +84,75 @@ export interface DebugCrashMessage {
   mode: 'throw' | 'exit' | 'oom';
 }
 
-export type HostToWorker = InitMessage | CompleteMessage | CancelMessage | MemoryMessage | DebugCrashMessage;
+/** Tokenizes the texts and plans a run with these options, without training. */
+export interface TrainPlanMessage {
+  type: 'train-plan';
+  id: string;
+  texts: TrainingText[];
+  options: TrainingOptions;
+}
+
+/**
+ * Starts (or, with `checkpoint`, resumes) a training run on the loaded base model. One run at a time;
+ * completions keep priority: the run yields between micro-batches while a completion waits or runs.
+ */
+export interface TrainStartMessage {
+  type: 'train-start';
+  runId: string;
+  texts: TrainingText[];
+  options: TrainingOptions | ResolvedTrainingOptions;
+  /** The run's latest checkpoint when it resumes (the host keeps checkpoints, e.g. in SQLite). */
+  checkpoint: TrainingCheckpoint | null;
+}
+
+export interface TrainControlMessage {
+  type: 'train-pause' | 'train-resume' | 'train-cancel';
+  runId: string;
+}
+
+/** The host's answer to a `train-checkpoint`: the run goes on only once its checkpoint is stored. */
+export interface TrainCheckpointSavedMessage {
+  type: 'train-checkpoint-saved';
+  runId: string;
+  ackId: number;
+  error?: EngineError;
+}
+
+/** Weights of a fine-tuned style: LoRA adapters (merged into a copy of the base) or full weights. */
+export interface StyleWeightsMessage {
+  method: 'lora' | 'full';
+  lora: LoraConfig | null;
+  tensors: Map<string, CheckpointTensor>;
+}
+
+/** Switches suggestions to a style (null: back to the base model); answered by `style-set`. */
+export interface SetStyleMessage {
+  type: 'set-style';
+  id: string;
+  styleId: string | null;
+  weights: StyleWeightsMessage | null;
+}
+
+/** Writes a style as a Hugging Face folder (LoRA merged into the base); answered by `style-exported`. */
+export interface ExportStyleMessage {
+  type: 'export-style';
+  id: string;
+  dir: string;
+  weights: StyleWeightsMessage;
+}
+
+export type HostToWorker =
+  | InitMessage
+  | CompleteMessage
+  | CancelMessage
+  | MemoryMessage
+  | DebugCrashMessage
+  | TrainPlanMessage
+  | TrainStartMessage
+  | TrainControlMessage
+  | TrainCheckpointSavedMessage
+  | SetStyleMessage
+  | ExportStyleMessage;
 
 export type WorkerStatusEvent =
   | { type: 'status'; state: 'loading'; modelDir: string }
@@ -123,7 +196,16 @@ export type WorkerToHost =
     }
   | { type: 'cancelled'; id: string; /** tokens generated before the job stopped */ generatedTokens: number }
   | { type: 'error'; id: string; error: EngineError }
-  | { type: 'memory'; id: string; numTensors: number; numBytes: number; heapUsedBytes: number };
+  | { type: 'memory'; id: string; numTensors: number; numBytes: number; heapUsedBytes: number }
+  | { type: 'train-plan'; id: string; plan: TrainingPlan; options: ResolvedTrainingOptions }
+  | { type: 'train-plan-error'; id: string; error: EngineError }
+  /** The engine's own events (progress, evaluation, paused, …); pauses for completions are not reported. */
+  | { type: 'train-event'; runId: string; event: TrainingEvent; options?: ResolvedTrainingOptions }
+  /** Store this checkpoint and answer with `train-checkpoint-saved`. */
+  | { type: 'train-checkpoint'; runId: string; ackId: number; checkpoint: TrainingCheckpoint }
+  | { type: 'train-error'; runId: string; error: EngineError }
+  | { type: 'style-set'; id: string; styleId: string | null; error?: EngineError }
+  | { type: 'style-exported'; id: string; dir: string; error?: EngineError };
 
 /** `workerData` the host passes when it starts the thread. */
 export interface EngineWorkerData {

@@ -13,17 +13,27 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
 import { GenerationOptionsError, generate, resolveMaxNewTokens } from './generate/index.js';
 import type { GenerationOptions } from './generate/types.js';
-import { loadModel } from './model/index.js';
+import { loadModel, type GPT2Model } from './model/index.js';
 import type { LanguageModel } from './model/types.js';
 import type {
   CompleteMessage,
   CompletionOptions,
   EngineError,
   EngineWorkerData,
+  ExportStyleMessage,
   HostToWorker,
   InitMessage,
+  SetStyleMessage,
+  StyleWeightsMessage,
+  TrainPlanMessage,
+  TrainStartMessage,
   WorkerToHost,
 } from './protocol.js';
+import { exportTrainedModel } from './train/export.js';
+import { TrainedWeights } from './train/weights.js';
+import { disposeMerged, loraSet, mergeLora } from './train/lora.js';
+import { modelFromParams, paramMapOf } from './train/params.js';
+import { WorkerTraining } from './training-job.js';
 import { PrefixSession, contextWindow } from './session.js';
 import { SuggestionStream } from './suggestion.js';
 import { loadTokenizer } from './tokenizer/index.js';
@@ -73,10 +83,15 @@ let jobs: Promise<void> = Promise.resolve();
 const isStale = (job: Job): boolean => job.controller.signal.aborted || Atomics.load(cancelBelow, 0) > job.msg.seq;
 
 interface Engine {
+  /** What suggestions use: the base model, or a style's model built from it. */
   model: LanguageModel;
+  /** The model as loaded; training always starts from it. */
+  base: GPT2Model;
+  modelDir: string;
   tokenizer: Tokenizer;
   session: PrefixSession;
   maxContextTokens: number;
+  styleId: string | null;
 }
 
 let engine: Promise<Engine> | null = null;
@@ -98,9 +113,12 @@ async function load(msg: InitMessage): Promise<Engine> {
   });
   return {
     model,
+    base: model,
+    modelDir: msg.modelDir,
     tokenizer,
     session: new PrefixSession(model),
     maxContextTokens: Math.min(nPositions, msg.maxContextTokens ?? nPositions),
+    styleId: null,
   };
 }
 
@@ -112,9 +130,11 @@ async function init(msg: InitMessage): Promise<void> {
   waiting = null;
   engine = (async () => {
     await jobs;
+    await training.stop();
     const old = await previous?.catch(() => null);
     old?.session.dispose();
-    old?.model.dispose();
+    if (old && old.model !== old.base) old.model.dispose();
+    old?.base.dispose();
     return load(msg);
   })();
   try {
@@ -131,6 +151,7 @@ function enqueue(msg: CompleteMessage): void {
   if (waiting !== null) cancelled(waiting);
   const job: Job = { msg, receivedAt: performance.now(), controller: new AbortController(), generatedTokens: 0 };
   waiting = job;
+  syncTrainingHold();
   jobs = jobs.then(async () => {
     if (waiting !== job) return; // replaced (and answered) while it waited
     waiting = null;
@@ -141,14 +162,117 @@ function enqueue(msg: CompleteMessage): void {
       post({ type: 'error', id: job.msg.id, error: toEngineError(err, 'GENERATION_FAILED') });
     } finally {
       running = null;
+      syncTrainingHold();
     }
   });
+}
+
+// ---- training: suggestions first ----
+
+const training = new WorkerTraining({ post, toEngineError });
+let trainingHold: (() => void) | null = null;
+
+/** Holds a training run between micro-batches while a completion waits or runs. */
+function syncTrainingHold(): void {
+  const busy = running !== null || waiting !== null;
+  if (busy && trainingHold === null) trainingHold = training.holdFor();
+  if (!busy && trainingHold !== null) {
+    trainingHold();
+    trainingHold = null;
+  }
+}
+
+async function loadedEngine(): Promise<Engine> {
+  if (engine === null) throw Object.assign(new Error('no model loaded: send init first'), { code: 'ENGINE_NOT_READY' });
+  return engine;
+}
+
+function trainingModel(eng: Engine) {
+  return { config: eng.base.config, tokenizer: eng.tokenizer, params: paramMapOf(eng.base.params) };
+}
+
+async function planTraining(msg: TrainPlanMessage): Promise<void> {
+  try {
+    const eng = await loadedEngine();
+    const { plan, options } = training.plan(trainingModel(eng), msg.texts, msg.options);
+    post({ type: 'train-plan', id: msg.id, plan, options });
+  } catch (err) {
+    post({ type: 'train-plan-error', id: msg.id, error: toEngineError(err, 'TRAINING_FAILED') });
+  }
+}
+
+async function startTraining(msg: TrainStartMessage): Promise<void> {
+  try {
+    const eng = await loadedEngine();
+    training.start(trainingModel(eng), msg);
+  } catch (err) {
+    post({ type: 'train-error', runId: msg.runId, error: toEngineError(err, 'TRAINING_FAILED') });
+  }
+}
+
+/** The weights as tensors, handed to `use`, and freed after. */
+async function withStyleWeights<T>(weights: StyleWeightsMessage, use: (trained: TrainedWeights) => Promise<T>): Promise<T> {
+  const tensors = new Map([...weights.tensors].map(([name, t]) => [name, tf.tensor(t.data, t.shape, 'float32')]));
+  const trained = new TrainedWeights(weights.method, weights.lora, tensors);
+  try {
+    return await use(trained);
+  } finally {
+    trained.dispose();
+  }
+}
+
+/**
+ * A model for suggestions with the style in it: LoRA adapters merged into copies of the adapted matrices
+ * (the other tensors are shared with the base: clones share their data), or the full trained weights.
+ */
+function styledModel(eng: Engine, trained: TrainedWeights): GPT2Model {
+  const config = eng.base.config;
+  if (trained.lora === null) return modelFromParams(config, Object.fromEntries(trained.tensors));
+  const base = paramMapOf(eng.base.params);
+  const merged = mergeLora(base, loraSet(trained.tensors, trained.lora));
+  try {
+    return modelFromParams(config, merged);
+  } finally {
+    disposeMerged(merged, base);
+  }
+}
+
+function setStyle(msg: SetStyleMessage): void {
+  // In the job queue, so that no completion uses the model while it is swapped.
+  jobs = jobs.then(async () => {
+    try {
+      const eng = await loadedEngine();
+      const next = msg.weights === null ? eng.base : await withStyleWeights(msg.weights, async (trained) => styledModel(eng, trained));
+      const old = eng.model;
+      eng.session.dispose();
+      eng.model = next;
+      eng.session = new PrefixSession(next);
+      eng.styleId = msg.weights === null ? null : msg.styleId;
+      if (old !== eng.base && old !== next) old.dispose();
+      post({ type: 'style-set', id: msg.id, styleId: eng.styleId });
+    } catch (err) {
+      post({ type: 'style-set', id: msg.id, styleId: null, error: toEngineError(err, 'STYLE_FAILED') });
+    }
+  });
+}
+
+async function exportStyle(msg: ExportStyleMessage): Promise<void> {
+  try {
+    const eng = await loadedEngine();
+    await withStyleWeights(msg.weights, (trained) =>
+      exportTrainedModel(msg.dir, eng.base.config, paramMapOf(eng.base.params), trained, { tokenizerFrom: eng.modelDir }),
+    );
+    post({ type: 'style-exported', id: msg.id, dir: msg.dir });
+  } catch (err) {
+    post({ type: 'style-exported', id: msg.id, dir: msg.dir, error: toEngineError(err, 'EXPORT_FAILED') });
+  }
 }
 
 function cancel(id: string): void {
   if (waiting?.msg.id === id) {
     cancelled(waiting);
     waiting = null;
+    syncTrainingHold();
   }
   if (running?.msg.id === id) running.controller.abort(CANCELLED);
 }
@@ -324,6 +448,26 @@ port.on('message', (msg: HostToWorker) => {
       });
       return;
     }
+    case 'train-plan':
+      void planTraining(msg);
+      return;
+    case 'train-start':
+      void startTraining(msg);
+      return;
+    case 'train-pause':
+    case 'train-resume':
+    case 'train-cancel':
+      training.control(msg.type, msg.runId);
+      return;
+    case 'train-checkpoint-saved':
+      training.acknowledge(msg.runId, msg.ackId, msg.error);
+      return;
+    case 'set-style':
+      setStyle(msg);
+      return;
+    case 'export-style':
+      void exportStyle(msg);
+      return;
     case 'debug-crash':
       if (!debug) {
         post({

@@ -41,5 +41,6 @@ export function createInklingApi(ipc: IpcRendererLike): InklingApi {
     ...(methods as unknown as ApiHandlers),
     onCompletion: (listener) => subscribe('completion', listener),
     onEngineStatus: (listener) => subscribe('engineStatus', listener),
+    onFinetune: (listener) => subscribe('finetune', listener),
   };
 }

@@ -20,10 +20,33 @@ import type {
 import type {
   CompletionOptions,
   CompletionTimings,
+  EngineError,
   EngineWorkerData,
   HostToWorker,
+  StyleWeightsMessage,
   WorkerToHost,
 } from '../../worker/protocol.js';
+import type { TrainingCheckpoint } from '../../worker/train/checkpoint.js';
+import type { TrainingText } from '../../worker/train/data.js';
+import type { ResolvedTrainingOptions, TrainingOptions, TrainingPlan } from '../../worker/train/options.js';
+import type { TrainingEvent } from '../../worker/train/trainer.js';
+
+/** What the host tells the owner of a training run (see `EngineHost.startTraining`). */
+export interface TrainingListener {
+  onEvent(event: TrainingEvent, options?: ResolvedTrainingOptions): void;
+  /** Store the checkpoint; the run waits until this settles (a rejection fails the run's save). */
+  onCheckpoint(checkpoint: TrainingCheckpoint): Promise<void>;
+  /** The run failed (bad data, a crash of the engine, a checkpoint that could not be stored). */
+  onError(error: AppError): void;
+}
+
+/** An error from the engine, with its code, as a thrown Error. */
+export class EngineRequestError extends Error {
+  override name = 'EngineRequestError';
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
 
 export interface EngineCompletionRequest extends CompletionRequest {
   /** Engine options beyond the decoding settings (e.g. `reusePrefix: false` for benchmarks, `seed`). */
@@ -127,6 +150,11 @@ export class EngineHost {
   private stopped = false;
   /** Requests made while no worker runs (between a crash and the restart): only the latest matters. */
   private deferred: HostToWorker | null = null;
+  private readonly trainingRuns = new Map<string, TrainingListener>();
+  private readonly requests = new Map<string, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private requestCount = 0;
+  /** The style suggestions use, sent again to a restarted worker. */
+  private style: Extract<HostToWorker, { type: 'set-style' }> | null = null;
 
   constructor(options: EngineHostOptions = {}) {
     this.options = options;
@@ -216,6 +244,123 @@ export class EngineHost {
     });
   }
 
+  // ---- training and styles ----
+
+  /** Tokenizes the texts and plans a run; rejects with the engine's message when the data cannot train. */
+  planTraining(texts: TrainingText[], options: TrainingOptions): Promise<{ plan: TrainingPlan; options: ResolvedTrainingOptions }> {
+    return this.request((id) => ({ type: 'train-plan', id, texts, options }));
+  }
+
+  /**
+   * Starts a run in the worker (`checkpoint`: resume from it). Completions keep priority: the run waits
+   * between micro-batches while one runs. Events reach `listener` until 'finished' or an error.
+   */
+  startTraining(runId: string, texts: TrainingText[], options: TrainingOptions | ResolvedTrainingOptions, checkpoint: TrainingCheckpoint | null, listener: TrainingListener): void {
+    const unavailable = this.unavailableError();
+    if (unavailable !== null || this.worker === null) {
+      listener.onError(unavailable ?? { code: 'ENGINE_NOT_READY', message: 'the engine is restarting; try again in a moment' });
+      return;
+    }
+    this.trainingRuns.set(runId, listener);
+    this.worker.postMessage({ type: 'train-start', runId, texts, options, checkpoint } satisfies HostToWorker);
+  }
+
+  pauseTraining(runId: string): void {
+    this.worker?.postMessage({ type: 'train-pause', runId } satisfies HostToWorker);
+  }
+
+  resumeTraining(runId: string): void {
+    this.worker?.postMessage({ type: 'train-resume', runId } satisfies HostToWorker);
+  }
+
+  /** Stops the run after its current micro-batch, with a checkpoint; it ends with a 'finished' (cancelled) event. */
+  cancelTraining(runId: string): void {
+    this.worker?.postMessage({ type: 'train-cancel', runId } satisfies HostToWorker);
+  }
+
+  /** Switches suggestions to a style's weights (null: the base model); kept across worker restarts. */
+  async setStyle(styleId: string | null, weights: StyleWeightsMessage | null): Promise<void> {
+    await this.request((id) => {
+      const message = { type: 'set-style', id, styleId, weights } as const;
+      this.style = weights === null ? null : message;
+      return message;
+    });
+  }
+
+  /** Writes the style as a Hugging Face folder (LoRA merged into the base); resolves with the folder. */
+  async exportStyle(dir: string, weights: StyleWeightsMessage): Promise<string> {
+    return this.request((id) => ({ type: 'export-style', id, dir, weights }));
+  }
+
+  private request<T>(message: (id: string) => HostToWorker): Promise<T> {
+    const worker = this.worker;
+    const unavailable = this.unavailableError();
+    if (worker === null || unavailable !== null) {
+      const error = unavailable ?? { code: 'ENGINE_NOT_READY', message: 'the engine is restarting; try again in a moment' };
+      return Promise.reject(new EngineRequestError(error.code, error.message));
+    }
+    const id = `request-${++this.requestCount}`;
+    return new Promise<T>((resolve, reject) => {
+      this.requests.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage(message(id));
+    });
+  }
+
+  private settleRequest(id: string, error: EngineError | undefined, value: unknown): void {
+    const request = this.requests.get(id);
+    this.requests.delete(id);
+    if (!request) return;
+    if (error) request.reject(new EngineRequestError(error.code, error.message));
+    else request.resolve(value);
+  }
+
+  private failTraining(error: AppError): void {
+    const runs = [...this.trainingRuns.values()];
+    this.trainingRuns.clear();
+    for (const listener of runs) listener.onError(error);
+    const requests = [...this.requests.values()];
+    this.requests.clear();
+    for (const request of requests) request.reject(new EngineRequestError(error.code, error.message));
+  }
+
+  private onTrainingMessage(message: Extract<WorkerToHost, { type: `train-${string}` }>): void {
+    const worker = this.worker;
+    switch (message.type) {
+      case 'train-plan':
+        return this.settleRequest(message.id, undefined, { plan: message.plan, options: message.options });
+      case 'train-plan-error':
+        return this.settleRequest(message.id, message.error, null);
+      case 'train-event': {
+        const listener = this.trainingRuns.get(message.runId);
+        if (message.event.type === 'finished') this.trainingRuns.delete(message.runId);
+        listener?.onEvent(message.event, message.options);
+        return;
+      }
+      case 'train-checkpoint': {
+        const listener = this.trainingRuns.get(message.runId);
+        const { runId, ackId } = message;
+        const saving = listener ? listener.onCheckpoint(message.checkpoint) : Promise.reject(new Error('no one keeps this run\'s checkpoints'));
+        saving.then(
+          () => worker?.postMessage({ type: 'train-checkpoint-saved', runId, ackId } satisfies HostToWorker),
+          (err: Error & { code?: string }) =>
+            worker?.postMessage({
+              type: 'train-checkpoint-saved',
+              runId,
+              ackId,
+              error: { code: err.code ?? 'CHECKPOINT_FAILED', message: err.message },
+            } satisfies HostToWorker),
+        );
+        return;
+      }
+      case 'train-error': {
+        const listener = this.trainingRuns.get(message.runId);
+        this.trainingRuns.delete(message.runId);
+        listener?.onError(message.error);
+        return;
+      }
+    }
+  }
+
   /**
    * Test-only: asks the worker to die (it refuses unless started with INKLING_ENGINE_DEBUG=1). Lets tests
    * prove the crash and restart path.
@@ -231,6 +376,7 @@ export class EngineHost {
     this.restartTimer = null;
     this.deferred = null;
     this.failAll({ code: 'ENGINE_STOPPED', message: 'the engine was stopped' });
+    this.failTraining({ code: 'ENGINE_STOPPED', message: 'the engine was stopped' });
     const worker = this.worker;
     this.worker = null;
     if (worker !== null) await worker.terminate();
@@ -306,6 +452,7 @@ export class EngineHost {
     });
     this.setStatus({ state: this.crashes.length > 0 ? 'restarting' : 'starting', error: null });
     worker.postMessage(init);
+    if (this.style !== null) worker.postMessage({ ...this.style, id: `restore-style-${++this.requestCount}` });
     if (this.deferred !== null) {
       worker.postMessage(this.deferred);
       this.deferred = null;
@@ -317,6 +464,7 @@ export class EngineHost {
     for (const query of this.memoryQueries.values()) query({ numTensors: -1, numBytes: -1, heapUsedBytes: -1 });
     this.memoryQueries.clear();
     this.failAll(error);
+    this.failTraining(error);
     if (this.stopped) return;
 
     const now = Date.now();
@@ -344,6 +492,16 @@ export class EngineHost {
 
   private onMessage(message: WorkerToHost): void {
     switch (message.type) {
+      case 'train-plan':
+      case 'train-plan-error':
+      case 'train-event':
+      case 'train-checkpoint':
+      case 'train-error':
+        return this.onTrainingMessage(message);
+      case 'style-set':
+        return this.settleRequest(message.id, message.error, message.styleId);
+      case 'style-exported':
+        return this.settleRequest(message.id, message.error, message.dir);
       case 'status':
         // After a crash the state stays 'restarting' until the model is back.
         if (message.state === 'loading') {

@@ -10,13 +10,18 @@ import type {
   DocumentFull,
   DocumentSummary,
   EngineStatus,
+  FinetunePlan,
+  FinetuneRequest,
+  FinetuneRun,
   RevisionSummary,
   Settings,
+  Style,
 } from './contract.js';
 import { ApiError } from './errors.js';
 import type { ApiEventBus } from './events.js';
 import type { SettingsPatch } from '../store/index.js';
 import { completionRequest, id, integer, LIMITS, optional, settingsPatch, string } from './validate.js';
+import { finetuneRequest } from './validate-finetune.js';
 
 /** The part of the store (main/store) the API uses. */
 export interface ApiStore {
@@ -39,10 +44,27 @@ export interface ApiEngine {
   status(): EngineStatus;
 }
 
+/** Fine-tuning and styles (main/engine/finetune.ts); absent when there is no model to train. */
+export interface ApiFinetune {
+  plan(request: FinetuneRequest): Promise<FinetunePlan>;
+  start(request: FinetuneRequest): Promise<FinetuneRun>;
+  pause(runId: string): FinetuneRun;
+  resume(runId: string): FinetuneRun;
+  cancel(runId: string): Promise<FinetuneRun>;
+  list(): FinetuneRun[];
+  deleteRun(runId: string): Promise<void>;
+  listStyles(): Style[];
+  activateStyle(styleId: string | null): Promise<Style[]>;
+  renameStyle(styleId: string, name: string): Style;
+  deleteStyle(styleId: string): Promise<void>;
+  exportStyle(styleId: string, dir?: string): Promise<{ path: string }>;
+}
+
 export interface HandlerParts {
   store: ApiStore;
   engine: ApiEngine;
   events: Pick<ApiEventBus, 'emit'>;
+  finetune?: ApiFinetune | null;
 }
 
 /** The contract's shape only: the engine's `done` carries timings the renderer has no use for. */
@@ -54,7 +76,14 @@ function contractEvent(event: CompletionEvent): CompletionEvent {
 
 const MAX_REVISION_ID = Number.MAX_SAFE_INTEGER;
 
-export function createApiHandlers({ store, engine, events }: HandlerParts): ApiHandlers {
+export function createApiHandlers({ store, engine, events, finetune = null }: HandlerParts): ApiHandlers {
+  const training = (): ApiFinetune => {
+    if (finetune === null) {
+      const status = engine.status();
+      throw new ApiError(status.error?.code ?? 'NO_MODEL', `fine-tuning needs a model: ${status.error?.message ?? 'the engine is not available'}`);
+    }
+    return finetune;
+  };
   return {
     async listDocuments(query) {
       return store.listDocuments(optional(string(LIMITS.queryChars))(query, 'query'));
@@ -117,6 +146,44 @@ export function createApiHandlers({ store, engine, events }: HandlerParts): ApiH
     },
     async cancelCompletion(requestId) {
       engine.cancel(id(requestId, 'requestId'));
+    },
+    async planFinetune(request) {
+      return training().plan(finetuneRequest(request));
+    },
+    async startFinetune(request) {
+      return training().start(finetuneRequest(request));
+    },
+    async pauseFinetune(runId) {
+      return training().pause(id(runId, 'runId'));
+    },
+    async resumeFinetune(runId) {
+      return training().resume(id(runId, 'runId'));
+    },
+    async cancelFinetune(runId) {
+      return training().cancel(id(runId, 'runId'));
+    },
+    async listFinetuneRuns() {
+      return finetune === null ? [] : finetune.list();
+    },
+    async deleteFinetuneRun(runId) {
+      return training().deleteRun(id(runId, 'runId'));
+    },
+    async listStyles() {
+      return finetune === null ? [] : finetune.listStyles();
+    },
+    async activateStyle(styleId) {
+      // null (or undefined, which JSON turns into null) switches back to the base model.
+      return training().activateStyle(styleId == null ? null : id(styleId, 'styleId'));
+    },
+    async renameStyle(styleId, name) {
+      return training().renameStyle(id(styleId, 'styleId'), string(LIMITS.titleChars)(name, 'name'));
+    },
+    async deleteStyle(styleId) {
+      return training().deleteStyle(id(styleId, 'styleId'));
+    },
+    async exportStyle(styleId, dir) {
+      const folder = optional(string(4096))(dir ?? undefined, 'dir');
+      return training().exportStyle(id(styleId, 'styleId'), folder);
     },
   };
 }

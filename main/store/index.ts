@@ -4,12 +4,14 @@ import { createDocumentStore, type DocumentPatch, type RevisionFull } from './do
 import { createModelStore, type ModelInput, type ModelSummary } from './models.js';
 import { DEFAULT_REVISION_POLICY, type RevisionPolicy } from './revision-policy.js';
 import { createSettingsStore, type SettingsPatch } from './settings.js';
+import { createFinetuneStore, type FinetuneStore } from './finetune.js';
 
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { DB_FILE_NAME, type RecoveredDatabase } from './database.js';
 export { LATEST_SCHEMA_VERSION } from './migrations.js';
 export { DEFAULT_SETTINGS, DECODING_RULES, SETTINGS_RULES, type SettingsPatch } from './settings.js';
 export { DEFAULT_TITLE, type DocumentPatch, type RevisionFull } from './documents.js';
+export { StoreCheckpointSink, FINETUNE_STATES, mergePoints, type FinetuneStore, type NewRun, type RunPatch, type StyleWeights } from './finetune.js';
 export { DEFAULT_REVISION_POLICY, type RevisionPolicy } from './revision-policy.js';
 export {
   CHUNK_BYTES,
@@ -82,6 +84,8 @@ export interface OpenedStore {
   updateSettings(patch: SettingsPatch): Settings;
 
   readonly models: ModelStore;
+  /** Fine-tuning runs, their checkpoints, and styles. */
+  readonly finetune: FinetuneStore;
 
   /** Checkpoints the WAL into the database file and closes it. Calling it again does nothing. */
   close(): void;
@@ -95,6 +99,8 @@ export function openStore(dataDir: string, opts: StoreOptions = {}): OpenedStore
     const documents = createDocumentStore(db, now, { ...DEFAULT_REVISION_POLICY, ...opts.revisionPolicy });
     const settings = createSettingsStore(db);
     const models = createModelStore(db, now);
+    const modelStore: ModelStore = { put: models.put, list: models.list, get: models.get, readFile: models.readFile, delete: models.delete };
+    const finetune = createFinetuneStore(db, now, modelStore);
 
     models.deleteIncomplete();
     // Space left free by a crash mid-import or an interrupted delete; in the background, in small steps.
@@ -119,7 +125,8 @@ export function openStore(dataDir: string, opts: StoreOptions = {}): OpenedStore
       restoreRevision: documents.restoreRevision,
       getSettings: settings.get,
       updateSettings: settings.update,
-      models: { put: models.put, list: models.list, get: models.get, readFile: models.readFile, delete: models.delete },
+      models: modelStore,
+      finetune,
       close() {
         if (!db.open) return;
         db.pragma('optimize');

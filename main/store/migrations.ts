@@ -83,6 +83,67 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'fine-tuning runs, their checkpoints, and styles',
+    up(db) {
+      // Checkpoint and style weights are rows of `models` (kind 'checkpoint'): chunked, checksummed files.
+      // A run keeps the texts it trains on, so that resuming it after a restart sees the same data even if
+      // the documents changed meanwhile.
+      db.exec(`
+        CREATE TABLE finetune_runs (
+          id TEXT PRIMARY KEY NOT NULL,
+          name TEXT NOT NULL,
+          model_name TEXT NOT NULL,
+          method TEXT NOT NULL,
+          state TEXT NOT NULL,
+          settings TEXT NOT NULL,
+          step INTEGER NOT NULL DEFAULT 0,
+          total_steps INTEGER NOT NULL DEFAULT 0,
+          perplexity_before REAL,
+          perplexity_after REAL,
+          tokens_per_second REAL,
+          error TEXT,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          finished_at INTEGER,
+          points TEXT NOT NULL DEFAULT '[]'
+        );
+
+        CREATE TABLE finetune_texts (
+          run_id TEXT NOT NULL REFERENCES finetune_runs (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          name TEXT NOT NULL,
+          text TEXT NOT NULL,
+          PRIMARY KEY (run_id, seq)
+        );
+
+        CREATE TABLE finetune_checkpoints (
+          id INTEGER PRIMARY KEY,
+          run_id TEXT NOT NULL REFERENCES finetune_runs (id) ON DELETE CASCADE,
+          step INTEGER NOT NULL,
+          reason TEXT NOT NULL,
+          model_id TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE INDEX finetune_checkpoints_by_run ON finetune_checkpoints (run_id, id);
+
+        CREATE TABLE styles (
+          id TEXT PRIMARY KEY NOT NULL,
+          run_id TEXT REFERENCES finetune_runs (id) ON DELETE SET NULL,
+          name TEXT NOT NULL,
+          model_name TEXT NOT NULL,
+          method TEXT NOT NULL,
+          lora TEXT,
+          model_id TEXT NOT NULL,
+          active INTEGER NOT NULL DEFAULT 0,
+          perplexity_before REAL,
+          perplexity_after REAL,
+          created_at INTEGER NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attendBatched, attendHeadByHead } from './attention.js';
+import { GPT2Decoder, decodeUnsupportedReason } from './decode.js';
 import { GPT2KvCache } from './kv-cache.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
 
@@ -252,6 +253,8 @@ export function paramTensors(params: GPT2Params): tf.Tensor[] {
 export class GPT2Model implements LanguageModel {
   readonly weightBytes: number;
   private disposed = false;
+  /** The fast single-token path, where the model allows it (see decode.ts). */
+  private readonly decoder: GPT2Decoder | null;
 
   constructor(
     readonly config: GPT2Config,
@@ -259,6 +262,7 @@ export class GPT2Model implements LanguageModel {
     readonly params: GPT2Params,
   ) {
     this.weightBytes = paramTensors(params).reduce((sum, t) => sum + t.size * 4, 0);
+    this.decoder = decodeUnsupportedReason(params, config) === null ? new GPT2Decoder(params, config) : null;
   }
 
   createCache(batch: number): GPT2KvCache {
@@ -269,8 +273,8 @@ export class GPT2Model implements LanguageModel {
   forward(tokens: number[][], cache: KvCache, options: ForwardOptions = {}): tf.Tensor {
     this.checkLive();
     if (!(cache instanceof GPT2KvCache)) throw new TypeError('forward: the cache must come from createCache()');
-    if (cache.layers && cache.layers.length !== this.config.nLayer) {
-      throw new TypeError(`forward: the cache holds ${cache.layers.length} layers, the model has ${this.config.nLayer}`);
+    if (cache.layerCount && cache.layerCount !== this.config.nLayer) {
+      throw new TypeError(`forward: the cache holds ${cache.layerCount} layers, the model has ${this.config.nLayer}`);
     }
     const { batch, time, ids } = this.validateTokens(tokens, cache);
     if (cache.length + time > this.config.nPositions) {
@@ -278,17 +282,40 @@ export class GPT2Model implements LanguageModel {
         `forward: ${cache.length} cached + ${time} new positions exceed the context of ${this.config.nPositions}`,
       );
     }
+    if (time === 1 && this.decoder && cache.length > 0) {
+      const logits = this.decodeStep(Array.from(ids), cache);
+      if (logits && !options.allPositions) return logits;
+      if (logits) {
+        const shaped = tf.reshape(logits, [batch, 1, this.config.vocabSize]);
+        logits.dispose();
+        return shaped;
+      }
+    }
     const input = tf.tensor2d(ids, [batch, time], 'int32');
     try {
       const { logits, presents } = tf.tidy(
         () =>
-          gpt2Forward(this.params, this.config, input, cache.layers, { ...options, fastAttention: true }) as unknown as tf.TensorContainer,
+          gpt2Forward(this.params, this.config, input, cache.pastTensors(), { ...options, fastAttention: true }) as unknown as tf.TensorContainer,
       ) as unknown as GPT2ForwardResult;
       cache.replaceLayers(presents);
       return logits;
     } finally {
       input.dispose();
     }
+  }
+
+  /** One token per row through GPT2Decoder, or null where the current backend cannot run it. */
+  private decodeStep(ids: number[], cache: GPT2KvCache): tf.Tensor2D | null {
+    const decoder = this.decoder!;
+    const before = cache.buffers();
+    if (!before || !decoder.memoryFor(before)) return null;
+    cache.reserve(1, this.config.nPositions);
+    const kv = cache.buffers()!;
+    const memory = decoder.memoryFor(kv);
+    if (!memory) return null;
+    const logits = decoder.step(memory, ids, kv, cache.length);
+    cache.advance(1);
+    return logits;
   }
 
   dispose(): void {

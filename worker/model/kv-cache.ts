@@ -2,38 +2,103 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayerKv } from './gpt2.js';
 import type { KvCache } from './types.js';
 
+/** Smallest room a growing cache makes, in positions (so short prompts do not regrow every few tokens). */
+const MIN_CAPACITY = 32;
+
 /**
- * Keys and values of every layer, [batch, n_head, positions, head_dim] each. Growing concatenates (one copy
- * of the cache per step, small next to reading the weights); an empty cache holds no tensors at all.
+ * Keys and values of every layer, held in buffers [batch, n_head, capacity, head_dim] of which the first
+ * `length` positions are valid.
+ *
+ * Why a capacity: the decode step (decode.ts) writes each new position into the buffers in place, so a token
+ * costs no copy of the cache; when they are full they grow by doubling (one copy per doubling, amortised).
+ * The buffers are never shared with other tensors (every buffer is the fresh output of an op), which is what
+ * makes the in-place writes safe. An empty cache holds no tensors at all.
  */
 export class GPT2KvCache implements KvCache {
   private kv: LayerKv[] | null;
+  private used: number;
   private disposed = false;
 
   constructor(
     readonly batch: number,
     layers: LayerKv[] | null = null,
+    length = layers ? layers[0].key.shape[2] : 0,
   ) {
     if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KvCache: batch must be a positive integer, got ${batch}`);
     this.kv = layers;
+    this.used = length;
   }
 
   get length(): number {
+    return this.used;
+  }
+
+  /** Positions the buffers have room for without growing. */
+  get capacity(): number {
     return this.kv ? this.kv[0].key.shape[2] : 0;
   }
 
-  /** The per-layer tensors (null when empty), for the forward pass. */
-  get layers(): LayerKv[] | null {
+  /** Layers the buffers were made for (0 before the first forward pass). */
+  get layerCount(): number {
+    return this.kv ? this.kv.length : 0;
+  }
+
+  /**
+   * The valid keys and values, exactly `length` positions long (null when empty), for the tf-op forward pass.
+   * May create slices: call it inside tf.tidy.
+   */
+  pastTensors(): LayerKv[] | null {
+    this.checkLive();
+    const kv = this.kv;
+    if (!kv || this.used === 0) return null;
+    if (this.used === this.capacity) return kv;
+    return kv.map(({ key, value }) => {
+      const [b, h, , d] = key.shape;
+      return { key: tf.slice(key, 0, [b, h, this.used, d]), value: tf.slice(value, 0, [b, h, this.used, d]) };
+    });
+  }
+
+  /** The buffers themselves, for the decode step to read and write in place. */
+  buffers(): LayerKv[] | null {
     this.checkLive();
     return this.kv;
   }
 
-  /** Takes ownership of `presents` (the forward pass's output) and frees the tensors they replace. */
+  /** Takes ownership of `presents` (the forward pass's output, every position) and frees the tensors they replace. */
   replaceLayers(presents: LayerKv[]): void {
     this.checkLive();
     const kept = new Set<tf.Tensor>(presents.flatMap((l) => [l.key, l.value]));
     for (const t of this.tensors()) if (!kept.has(t)) t.dispose();
     this.kv = presents;
+    this.used = presents[0].key.shape[2];
+  }
+
+  /**
+   * Makes room for `extra` more positions in the buffers (never past `maxPositions`), doubling the capacity
+   * when it grows. Needs buffers already (a first forward pass through the tf-op path makes them).
+   */
+  reserve(extra: number, maxPositions: number): void {
+    this.checkLive();
+    const kv = this.kv;
+    if (!kv) throw new Error('KvCache.reserve: the cache has no buffers yet');
+    const needed = this.used + extra;
+    const capacity = this.capacity;
+    if (needed <= capacity) return;
+    if (needed > maxPositions) throw new RangeError(`KvCache.reserve: ${needed} positions exceed the context of ${maxPositions}`);
+    const grown = Math.min(maxPositions, Math.max(needed, 2 * this.used, MIN_CAPACITY));
+    const pad: Array<[number, number]> = [[0, 0], [0, 0], [0, grown - capacity], [0, 0]];
+    this.kv = tf.tidy(() => kv.map(({ key, value }) => ({ key: tf.pad(key, pad), value: tf.pad(value, pad) })));
+    for (const { key, value } of kv) {
+      key.dispose();
+      value.dispose();
+    }
+  }
+
+  /** Counts `n` positions the decode step has just written into the buffers as valid. */
+  advance(n: number): void {
+    this.checkLive();
+    if (this.used + n > this.capacity) throw new RangeError(`KvCache.advance: ${this.used + n} positions, room for ${this.capacity}`);
+    this.used += n;
   }
 
   expand(k: number): GPT2KvCache {
@@ -52,41 +117,29 @@ export class GPT2KvCache implements KvCache {
     return this.gatherRows(rows);
   }
 
+  /** Positions from `n` on become free room: nothing is copied, the next tokens overwrite them. */
   truncate(n: number): void {
     this.checkLive();
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`KvCache.truncate: n must be a non-negative integer, got ${n}`);
-    if (!this.kv || n >= this.length) return;
-    const old = this.kv;
-    this.kv =
-      n === 0
-        ? null
-        : tf.tidy(() =>
-            old.map(({ key, value }) => {
-              const [b, h, , d] = key.shape;
-              return { key: tf.slice(key, 0, [b, h, n, d]), value: tf.slice(value, 0, [b, h, n, d]) };
-            }),
-          );
-    for (const { key, value } of old) {
-      key.dispose();
-      value.dispose();
-    }
+    this.used = Math.min(this.used, n);
   }
 
   dispose(): void {
     for (const t of this.tensors()) t.dispose();
     this.kv = null;
+    this.used = 0;
     this.disposed = true;
   }
 
   private gatherRows(rows: number[]): GPT2KvCache {
     this.checkLive();
     const source = this.kv;
-    if (!source) return new GPT2KvCache(rows.length);
+    if (!source || this.used === 0) return new GPT2KvCache(rows.length);
     const layers = tf.tidy(() => {
       const indices = tf.tensor1d(rows, 'int32');
       return source.map(({ key, value }) => ({ key: tf.gather(key, indices), value: tf.gather(value, indices) }));
     });
-    return new GPT2KvCache(rows.length, layers);
+    return new GPT2KvCache(rows.length, layers, this.used);
   }
 
   private tensors(): tf.Tensor[] {

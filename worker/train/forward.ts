@@ -64,6 +64,16 @@ export function frozenWeights(params: ParamMap, transposes: boolean): Map<string
 
 /** Logits `[B·T, V]` for `inputs` (`B` rows of `T` tokens, row after row). */
 export function forwardLogits(params: ParamMap, inputs: Int32Array, batch: number, ctx: ForwardContext): tf.Tensor2D {
+  return tf.tidy(() =>
+    outputLayer(forwardHidden(params, inputs, batch, ctx), params['wte.weight'] as tf.Tensor2D, ctx.frozen?.get('wte.weight') as tf.Tensor2D | null | undefined),
+  );
+}
+
+/**
+ * The final hidden states `[B·T, C]` (after `ln_f`, before the output layer) for `inputs`: what a
+ * classification head reads (worker/classify).
+ */
+export function forwardHidden(params: ParamMap, inputs: Int32Array, batch: number, ctx: ForwardContext): tf.Tensor2D {
   const { config } = ctx;
   const T = inputs.length / batch;
   if (!Number.isInteger(T) || T < 1) throw new Error(`forwardLogits: ${inputs.length} tokens do not make ${batch} equal rows`);
@@ -81,8 +91,7 @@ export function forwardLogits(params: ParamMap, inputs: Int32Array, batch: numbe
       const m = mlp(layerNorm(x, params, `${h}.ln_2`, config), params, h, ctx);
       x = tf.add(x, dropout(m, ctx.dropout, ctx)) as tf.Tensor2D;
     }
-    x = layerNorm(x, params, 'ln_f', config);
-    return outputLayer(x, wte, ctx.frozen?.get('wte.weight') as tf.Tensor2D | null | undefined);
+    return layerNorm(x, params, 'ln_f', config);
   });
 }
 

@@ -30,6 +30,6 @@ export { exportHuggingFace, exportTrainedModel, type ExportOptions } from './exp
 export { TrainedWeights } from './weights.js';
 export { DEFAULT_LORA, LORA_MODULES, parseLoraTargets, mergeLora, type LoraConfig, type LoraModule } from './lora.js';
 export { paramMapOf, modelFromParams } from './params.js';
-export { batchLoss, forwardLogits, type ParamMap, type ForwardContext } from './forward.js';
+export { batchLoss, forwardLogits, forwardHidden, type ParamMap, type ForwardContext } from './forward.js';
 export { AdamW, clipByGlobalNorm, learningRateAt, type AdamWConfig, type ScheduleConfig } from './optimizer.js';
 export { registerGradients } from './gradients.js';

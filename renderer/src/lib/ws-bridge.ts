@@ -12,6 +12,7 @@ import type {
   CompletionEvent,
   CompletionRequest,
   EngineStatus,
+  FinetuneRun,
   InklingApi,
   WireMessage,
   WireRequest,
@@ -77,6 +78,7 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
   const calls = new Map<number, Call>();
   const completionListeners = new Set<(event: CompletionEvent) => void>();
   const statusListeners = new Set<(status: EngineStatus) => void>();
+  const finetuneListeners = new Set<(run: FinetuneRun) => void>();
   const connectionListeners = new Set<(state: ConnectionState) => void>();
   /** Completions started and not yet finished, so a drop can end them with an error event. */
   const liveCompletions = new Set<string>();
@@ -177,6 +179,8 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
       emitCompletion(completion);
     } else if (event === 'engineStatus') {
       for (const listener of statusListeners) safely(() => listener(payload as EngineStatus));
+    } else if (event === 'finetune') {
+      for (const listener of finetuneListeners) safely(() => listener(payload as FinetuneRun));
     }
   }
 
@@ -244,6 +248,22 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
     onEngineStatus(listener) {
       statusListeners.add(listener);
       return () => statusListeners.delete(listener);
+    },
+    planFinetune: (request) => invoke('planFinetune', [request]),
+    startFinetune: (request) => invoke('startFinetune', [request]),
+    pauseFinetune: (runId) => invoke('pauseFinetune', [runId]),
+    resumeFinetune: (runId) => invoke('resumeFinetune', [runId]),
+    cancelFinetune: (runId) => invoke('cancelFinetune', [runId]),
+    listFinetuneRuns: () => invoke('listFinetuneRuns', []),
+    deleteFinetuneRun: (runId) => invoke('deleteFinetuneRun', [runId]),
+    listStyles: () => invoke('listStyles', []),
+    activateStyle: (styleId) => invoke('activateStyle', [styleId]),
+    renameStyle: (styleId, name) => invoke('renameStyle', [styleId, name]),
+    deleteStyle: (styleId) => invoke('deleteStyle', [styleId]),
+    exportStyle: (styleId, dir) => invoke('exportStyle', dir === undefined ? [styleId] : [styleId, dir]),
+    onFinetune(listener) {
+      finetuneListeners.add(listener);
+      return () => finetuneListeners.delete(listener);
     },
     onConnectionChange(listener) {
       connectionListeners.add(listener);

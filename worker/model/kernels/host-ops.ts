@@ -1,0 +1,131 @@
+/**
+ * The small per-token operations of a GPT-2 decode step, on plain Float32Arrays (views of backend memory).
+ *
+ * Why hand-written rather than tf ops: in a decode step each of these touches a few thousand numbers, a few
+ * microseconds of arithmetic, while one tf op costs 15–50 µs of engine bookkeeping. Written as loops they
+ * also fuse (residual add + layer norm; attention with the KV-cache write) without intermediate tensors.
+ * Sums run in float64, so results match the tf-op formulation to float32 rounding.
+ */
+
+/** out = LayerNorm(x) row by row (biased variance, ε inside the square root, as PyTorch). x is [rows, C]. */
+export function layerNormRows(x: Float32Array, gamma: Float32Array, beta: Float32Array, epsilon: number, out: Float32Array): void {
+  const C = gamma.length;
+  for (let row = 0; row * C < x.length; row++) {
+    const o = row * C;
+    let sum = 0;
+    for (let i = 0; i < C; i++) sum += x[o + i];
+    const mean = sum / C;
+    let squares = 0;
+    for (let i = 0; i < C; i++) {
+      const d = x[o + i] - mean;
+      squares += d * d;
+    }
+    const rstd = 1 / Math.sqrt(squares / C + epsilon);
+    for (let i = 0; i < C; i++) out[o + i] = (x[o + i] - mean) * rstd * gamma[i] + beta[i];
+  }
+}
+
+/** residual += branch (in place), then out = LayerNorm(residual): the seam between two sub-layers. */
+export function addLayerNormRows(
+  residual: Float32Array,
+  branch: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  epsilon: number,
+  out: Float32Array,
+): void {
+  for (let i = 0; i < residual.length; i++) residual[i] += branch[i];
+  layerNormRows(residual, gamma, beta, epsilon, out);
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** GPT-2's tanh-approximated GELU, in place. */
+export function geluTanhInPlace(x: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    x[i] = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
+  }
+}
+
+export function reluInPlace(x: Float32Array): void {
+  for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0;
+}
+
+/** out[b] = wte[ids[b]] + wpe[position]: the input of one decode step for each batch row. */
+export function embedRows(wte: Float32Array, wpe: Float32Array, ids: readonly number[], position: number, out: Float32Array): void {
+  const C = out.length / ids.length;
+  const p = position * C;
+  ids.forEach((id, b) => {
+    const t = id * C;
+    for (let i = 0; i < C; i++) out[b * C + i] = wte[t + i] + wpe[p + i];
+  });
+}
+
+export interface DecodeAttentionShape {
+  batch: number;
+  nHead: number;
+  headDim: number;
+  /** Positions the key/value buffers have room for (their third dimension). */
+  capacity: number;
+  /** Index of the new position: keys/values before it are already in the buffers. */
+  position: number;
+  scale: number;
+}
+
+/**
+ * One new position of causal self-attention for every batch row and head.
+ *
+ * qkv is [batch, 3·C] (query | key | value, head h in columns h·D…h·D+D of each third), as c_attn produces
+ * it. The new key and value are written into keys/values ([batch, n_head, capacity, head_dim]) at `position`,
+ * then out [batch, C] = softmax(q·Kᵀ·scale)·V over positions 0…position, heads side by side — the layout
+ * c_proj takes, so no head split or merge is needed. `scratch` holds capacity + head_dim numbers.
+ */
+export function decodeAttention(
+  qkv: Float32Array,
+  keys: Float32Array,
+  values: Float32Array,
+  shape: DecodeAttentionShape,
+  out: Float32Array,
+  scratch: Float64Array,
+): void {
+  const { batch, nHead, headDim: D, capacity, position, scale } = shape;
+  const C = nHead * D;
+  const n = position + 1;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < nHead; h++) {
+      const q = b * 3 * C + h * D;
+      const k = q + C;
+      const v = q + 2 * C;
+      const head = (b * nHead + h) * capacity * D;
+      keys.set(qkv.subarray(k, k + D), head + position * D);
+      values.set(qkv.subarray(v, v + D), head + position * D);
+
+      let max = -Infinity;
+      for (let t = 0; t < n; t++) {
+        const kt = head + t * D;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += qkv[q + d] * keys[kt + d];
+        const s = dot * scale * 1.01;
+        scratch[t] = s;
+        if (s > max) max = s;
+      }
+      let total = 0;
+      for (let t = 0; t < n; t++) {
+        const e = Math.exp(scratch[t] - max);
+        scratch[t] = e;
+        total += e;
+      }
+      // Accumulated position by position (the D-wide inner loop stays contiguous) in float64 after the scores.
+      const acc = capacity;
+      for (let d = 0; d < D; d++) scratch[acc + d] = 0;
+      for (let t = 0; t < n; t++) {
+        const w = scratch[t] / total;
+        const vt = head + t * D;
+        for (let d = 0; d < D; d++) scratch[acc + d] += w * values[vt + d];
+      }
+      const o = b * C + h * D;
+      for (let d = 0; d < D; d++) out[o + d] = scratch[acc + d];
+    }
+  }
+}
