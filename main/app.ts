@@ -195,6 +195,8 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
       closed ??= (async () => {
         offStatus();
         try {
+          // A run in training saves its last step before the engine goes.
+          await finetune?.suspend();
           await engine.stop();
         } finally {
           store.close();

@@ -4,3 +4,4 @@ export * from './tokenizer/index.js';
 export * from './model/index.js';
 export * from './generate/index.js';
 export * from './train/index.js';
+export * from './score/index.js';

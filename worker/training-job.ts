@@ -5,10 +5,11 @@
  * Suggestions keep priority through the run's own pause gate: while a completion waits or runs, the run is
  * held between micro-batches (`holdFor`); those holds are not reported as pauses, only the user's are.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointSink, TrainingCheckpoint } from './train/checkpoint.js';
 import { TrainingControl } from './train/control.js';
 import type { ParamMap } from './train/forward.js';
-import { prepareTraining, resolveTrainingOptions, type ResolvedTrainingOptions, type TrainingOptions } from './train/options.js';
+import { prepareTraining, resolveTrainingOptions, type ResolvedTrainingOptions, type TrainingOptions, type TrainingPlan } from './train/options.js';
 import { runTraining, type TrainingEvent } from './train/trainer.js';
 import type { GPT2Config } from './model/types.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -25,6 +26,32 @@ export interface TrainingModel {
   /** The base weights (never a style's). */
   params: ParamMap;
 }
+
+/** WebAssembly addresses 4 GiB; leave room for activations and the JavaScript side. */
+const WASM_TRAINING_BYTES = 3.5 * 1024 ** 3;
+
+/**
+ * Refuses, before any work, a run whose tensors cannot fit the backend: the base weights, the trained ones
+ * with their gradients and two AdamW moments, and (LoRA on wasm, up to GPT-2 small's size) the transposed
+ * copies of the frozen weights the trainer keeps. Native backends use the machine's memory: not checked.
+ */
+export function checkTrainingFits(baseParameters: number, plan: Pick<TrainingPlan, 'method' | 'trainableParameters'>, backend: string): void {
+  if (backend !== 'wasm') return;
+  const transposes = plan.method === 'lora' && baseParameters <= 200e6 ? baseParameters : 0;
+  const bytes = 4 * (baseParameters + transposes + 4 * plan.trainableParameters);
+  if (bytes > WASM_TRAINING_BYTES) {
+    const gib = (bytes / 1024 ** 3).toFixed(1);
+    throw Object.assign(
+      new Error(
+        `training this model ${plan.method === 'full' ? 'fully' : 'with LoRA'} needs about ${gib} GiB, more than the WebAssembly backend's 4 GiB` +
+          (plan.method === 'full' ? ': choose LoRA, or a smaller model' : ': choose a smaller model'),
+      ),
+      { code: 'MODEL_TOO_LARGE' },
+    );
+  }
+}
+
+const parameterCount = (params: ParamMap) => Object.values(params).reduce((n, t) => n + t.size, 0);
 
 /** A sink whose checkpoints travel to the host; `loadLatest` serves the one the host sent at the start. */
 class HostCheckpointSink implements CheckpointSink {
@@ -86,7 +113,9 @@ export class WorkerTraining {
   }
 
   plan(model: TrainingModel, texts: TrainStartMessage['texts'], options: TrainingOptions) {
-    return prepareTraining(texts, model.tokenizer, model.config, options);
+    const prepared = prepareTraining(texts, model.tokenizer, model.config, options);
+    checkTrainingFits(parameterCount(model.params), prepared.plan, tf.getBackend());
+    return prepared;
   }
 
   start(model: TrainingModel, msg: TrainStartMessage): void {
@@ -113,7 +142,8 @@ export class WorkerTraining {
     try {
       // A resumed run keeps the options it started with (the checkpoint's).
       const options: ResolvedTrainingOptions = msg.checkpoint?.meta.options ?? resolveTrainingOptions(msg.options, model.config);
-      const { dataset } = prepareTraining(msg.texts, model.tokenizer, model.config, options);
+      const { dataset, plan } = prepareTraining(msg.texts, model.tokenizer, model.config, options);
+      checkTrainingFits(parameterCount(model.params), plan, tf.getBackend());
       const result = await runTraining({
         config: model.config,
         params: model.params,

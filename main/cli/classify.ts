@@ -16,11 +16,12 @@ export const CLASSIFY_USAGE = `Usage: inkling classify --model DIR --labels a,b,
 Zero-shot: each label is scored as the continuation of the template filled with the text, and the label
 prior the model shows on the empty template is divided out (calibration).
 
-  --template T     prompt with {text} (default ${JSON.stringify(DEFAULT_ZERO_SHOT_TEMPLATE)})
+  --template T     prompt with {text}; \\n in it is a newline (default ${JSON.stringify(DEFAULT_ZERO_SHOT_TEMPLATE)})
   --no-calibrate   keep the model's raw label preferences
   --file F         JSON Lines, one {"text": ...} per line (or a JSON string per line)
   --text-field F   the key holding the text in --file (default "text")
-  --classifier DIR a classifier made by inkling train-classifier (labels and template come from it)
+  --classifier DIR a classifier made by inkling train-classifier (it knows its labels; --model
+                   overrides the base model folder it recorded)
   --json           one JSON object per text
   --backend auto|tensorflow|wasm|cpu`;
 

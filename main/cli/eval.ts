@@ -61,6 +61,7 @@ export async function evalCommand(args: string[], io: EvalIo = { stdout: process
     const text = await readFile(values.file, 'utf8').catch((error: NodeJS.ErrnoException) => {
       throw new UsageError(`--file ${values.file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
     });
+    if (text.length === 0) throw new UsageError(`--file ${values.file} is empty: there is nothing to score`);
     const contextLength = parseIntOption('context', values.context, 1);
     const stride = parseIntOption('stride', values.stride, 1);
     const batchSize = parseIntOption('batch-size', values['batch-size'], 1);

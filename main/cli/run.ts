@@ -7,6 +7,25 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, parseFloatOption, parseIdList, parseIntOption } from './args.js';
 import { COMMANDS, type Command } from './commands.js';
 import { finetuneCommand } from './finetune.js';
+import { classifyCommand } from './classify.js';
+import { trainClassifierCommand } from './train-classifier.js';
+import { scoreCommand } from './score.js';
+import { rewriteCommand } from './rewrite.js';
+import { evalCommand } from './eval.js';
+import { importCommand } from './import.js';
+import { downloadCommand } from './download.js';
+
+/** Commands with many options of their own parse their arguments themselves (each has --help). */
+const SELF_PARSING: Record<string, (args: string[]) => Promise<number>> = {
+  finetune: finetuneCommand,
+  classify: classifyCommand,
+  'train-classifier': trainClassifierCommand,
+  score: scoreCommand,
+  rewrite: rewriteCommand,
+  eval: evalCommand,
+  import: importCommand,
+  download: downloadCommand,
+};
 
 const USAGE = `Usage: inkling <command> [options]
 
@@ -19,7 +38,15 @@ Commands:
   detokenize 1,2,3 [--model DIR]                           prints the exact text, nothing added
   logits     --model DIR --prompt-ids 1,2,3 --json         the full logits row of the last position
   finetune   --model DIR --data FILE_OR_DIR [--method lora|full] [--epochs N] [--lr X] [--out DIR]
-             [--resume] [--json]                           (inkling finetune --help for more)
+             [--resume] [--json]
+  eval       --model DIR --file F [--json]                 token count, loss, perplexity, bits per byte
+  score      --model DIR --context TEXT --candidates 'a|b|c' [--json]
+  classify   --model DIR --labels a,b,c [--template T] (--text X | --file F.jsonl) [--json]
+  train-classifier --model DIR --data F.csv|F.jsonl [--method head|lora] [--out DIR] [--json]
+  rewrite    --model DIR --template translate-en-fr|formal|FILE --text X [generation options] [--json]
+  import     SOURCE [--to DIR]                             check and copy a Hugging Face GPT-2 checkpoint
+  download   gpt2|gpt2-medium|gpt2-large|gpt2-xl [--to DIR] fetch GPT-2 from the Hugging Face hub
+             (each of these has its own --help)
 
 Common: --verbose (stack traces), --help`;
 
@@ -64,8 +91,8 @@ export interface CliInput {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // finetune has many options of its own and parses them itself.
-  if (argv[0] === 'finetune') return finetuneCommand(argv.slice(1));
+  const selfParsing = argv[0] === undefined ? undefined : SELF_PARSING[argv[0]];
+  if (selfParsing) return selfParsing(argv.slice(1));
   let verbose = argv.includes('--verbose');
   try {
     const { values, positionals } = (() => {

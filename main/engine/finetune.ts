@@ -84,6 +84,11 @@ function checkText(name: string, text: string): void {
 
 interface LiveRun {
   etaMs: number | null;
+  /** Stopped because the app closes: it ends paused (resumable), not cancelled. */
+  suspending: boolean;
+  /** Settles when the worker has let go of the run. */
+  ended: Promise<void>;
+  end: () => void;
 }
 
 export class FinetuneService {
@@ -98,6 +103,11 @@ export class FinetuneService {
   async restoreActiveStyle(): Promise<void> {
     const active = this.parts.store.finetune.listStyles().find((s) => s.active);
     if (!active) return;
+    if (active.modelName !== this.parts.modelName) {
+      // Another model is loaded: its weights are not the ones this style adapts.
+      this.parts.store.finetune.setActiveStyle(null);
+      return;
+    }
     try {
       await this.parts.engine.setStyle(active.id, this.weightsOf(active.id));
     } catch (err) {
@@ -164,8 +174,10 @@ export class FinetuneService {
     const { plan } = await this.planOf(texts, request.settings);
     const name = request.name?.trim() || `${texts[0]!.name}${texts.length > 1 ? ` + ${texts.length - 1}` : ''}`;
     const run = this.parts.store.finetune.createRun({ name, modelName: this.parts.modelName, settings: request.settings, texts, totalSteps: plan.totalSteps });
+    // Running before the launch: an engine that fails at once records 'failed' after it, not before.
+    this.publish(this.parts.store.finetune.updateRun(run.id, { state: 'running' }));
     this.launch(run.id, texts, trainingOptionsOf(request.settings), null);
-    return this.publish(this.parts.store.finetune.updateRun(run.id, { state: 'running' }));
+    return this.withLive(this.requireRun(run.id));
   }
 
   pause(runId: string): FinetuneRun {
@@ -186,8 +198,9 @@ export class FinetuneService {
     if (run.modelName !== this.parts.modelName) throw new ApiError('MODEL_MISMATCH', `the run "${run.name}" trains ${run.modelName}, but ${this.parts.modelName} is loaded`);
     const checkpoint = this.parts.store.finetune.latestCheckpoint(runId);
     const texts = this.parts.store.finetune.runTexts(runId);
+    this.publish(this.parts.store.finetune.updateRun(runId, { state: 'running', error: null }));
     this.launch(runId, texts, checkpoint?.meta.options ?? trainingOptionsOf(run.settings), checkpoint);
-    return this.publish(this.parts.store.finetune.updateRun(runId, { state: 'running', error: null }));
+    return this.withLive(this.requireRun(runId));
   }
 
   async cancel(runId: string): Promise<FinetuneRun> {
@@ -200,6 +213,22 @@ export class FinetuneService {
     if (run.state === 'done' || run.state === 'cancelled') return run;
     await this.parts.store.finetune.deleteCheckpoints(runId);
     return this.publish(this.parts.store.finetune.updateRun(runId, { state: 'cancelled', finishedAt: Date.now() }));
+  }
+
+  /**
+   * Stops the training run (the app is closing) with a checkpoint of its last step, so that it resumes
+   * where it stopped rather than at its last periodic checkpoint. Gives up waiting after `timeoutMs`.
+   */
+  async suspend(timeoutMs = 10_000): Promise<void> {
+    const runs = [...this.live.entries()];
+    for (const [runId, live] of runs) {
+      live.suspending = true;
+      this.parts.engine.cancelTraining(runId);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.all(runs.map(([, live]) => live.ended)), timeout]);
+    clearTimeout(timer);
   }
 
   list(): FinetuneRun[] {
@@ -302,7 +331,9 @@ export class FinetuneService {
   }
 
   private launch(runId: string, texts: TrainingText[], options: TrainingOptions | ResolvedTrainingOptions, checkpoint: TrainingCheckpoint | null): void {
-    const live: LiveRun = { etaMs: null };
+    let end = () => {};
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const live: LiveRun = { etaMs: null, suspending: false, ended, end };
     this.live.set(runId, live);
     const store = this.parts.store.finetune;
     const sink = new StoreCheckpointSink(store, runId);
@@ -329,9 +360,16 @@ export class FinetuneService {
             return;
           case 'finished':
             this.live.delete(runId);
-            void this.finish(runId, event.status, event.perplexity, event.step).catch((err: Error) =>
-              update({ state: 'failed', error: { code: 'STYLE_FAILED', message: `the run finished, but its style could not be stored: ${err.message}` } }),
-            );
+            if (live.suspending && event.status === 'cancelled') {
+              update({ state: 'paused', step: event.step });
+              live.end();
+              return;
+            }
+            void this.finish(runId, event.status, event.perplexity, event.step)
+              .catch((err: Error) =>
+                update({ state: 'failed', error: { code: 'STYLE_FAILED', message: `the run finished, but its style could not be stored: ${err.message}` } }),
+              )
+              .finally(live.end);
             return;
           default:
             return;
@@ -340,6 +378,7 @@ export class FinetuneService {
       onCheckpoint: (c) => sink.save(c),
       onError: (error: AppError) => {
         this.live.delete(runId);
+        live.end();
         // The worker went away (the app closed, the engine crashed): the run resumes from its last checkpoint.
         update({ state: INTERRUPTED.has(error.code) ? 'paused' : 'failed', error });
       },

@@ -37,6 +37,9 @@ class ScriptedTrainer implements FinetuneEngine {
   exports: string[] = [];
   /** Set: the next run stops (as if the app was killed) after this many steps. */
   killAfter: number | null = null;
+  /** Set: each step waits this long (so that a test can act in the middle of a run). */
+  stepMs = 0;
+  private cancelled = new Set<string>();
 
   private planOf(texts: TrainingText[]): TrainingPlan {
     const tokens = texts.reduce((n, t) => n + t.text.length, 0);
@@ -65,6 +68,12 @@ class ScriptedTrainer implements FinetuneEngine {
           listener.onError({ code: 'ENGINE_STOPPED', message: 'the engine was stopped' });
           return;
         }
+        if (this.stepMs > 0) await new Promise((resolve) => setTimeout(resolve, this.stepMs));
+        if (this.cancelled.delete(runId)) {
+          await listener.onCheckpoint(fakeCheckpoint(step, 'cancelled'));
+          listener.onEvent({ type: 'finished', status: 'cancelled', step, heldOutLoss: null, perplexity: null });
+          return;
+        }
       }
       listener.onEvent({ type: 'evaluation', step, heldOutLoss: 2, perplexity: Math.exp(2), improved: true });
       await listener.onCheckpoint(fakeCheckpoint(step, 'final'));
@@ -74,7 +83,9 @@ class ScriptedTrainer implements FinetuneEngine {
 
   pauseTraining(): void {}
   resumeTraining(): void {}
-  cancelTraining(): void {}
+  cancelTraining(runId: string): void {
+    this.cancelled.add(runId);
+  }
   async setStyle(styleId: string | null, weights: StyleWeightsMessage | null): Promise<void> {
     assert.equal(weights === null, styleId === null);
     if (weights) assert.deepEqual([...weights.tensors.keys()], ['h.0.attn.c_attn.lora_b']);
@@ -102,14 +113,15 @@ let store: OpenedStore;
 let trainer: ScriptedTrainer;
 let pushed: FinetuneRun[];
 let api: ApiHandlers;
+let service: FinetuneService;
 
 function open(): void {
   store = openStore(dir);
   const bus = createEventBus();
   pushed = [];
   bus.on('finetune', (run) => pushed.push(run));
-  const finetune = new FinetuneService({ store, engine: trainer, emit: (run) => bus.emit('finetune', run), modelName: 'tiny', dataDir: dir });
-  api = createApiHandlers({ store, engine: new FakeEngine(), events: bus, finetune });
+  service = new FinetuneService({ store, engine: trainer, emit: (run) => bus.emit('finetune', run), modelName: 'tiny', dataDir: dir });
+  api = createApiHandlers({ store, engine: new FakeEngine(), events: bus, finetune: service });
 }
 
 beforeEach(() => {
@@ -230,4 +242,45 @@ test('without a model, listing is empty and training says why', async () => {
   const outcome = await dispatch(bare, 'planFinetune', [{ files: [{ name: 'a', text: LONG }], settings: { method: 'lora' } }]);
   assert.equal(outcome.ok, false);
   assert.match(outcome.ok ? '' : outcome.error.message, /fine-tuning needs a model/);
+});
+
+test('a run the engine refuses at once is recorded as failed, with the engine\'s message', async () => {
+  trainer.startTraining = (_id, _t, _o, _c, listener) => listener.onError({ code: 'TRAINING_FAILED', message: 'the model does not fit in memory' });
+  const run = await api.startFinetune({ files: [{ name: 'letters.txt', text: LONG }], settings: { method: 'full' } });
+  assert.equal(run.state, 'failed');
+  assert.deepEqual(run.error, { code: 'TRAINING_FAILED', message: 'the model does not fit in memory' });
+  assert.equal(pushed.at(-1)!.state, 'failed');
+  // Nothing is training, so another run may start.
+  trainer.startTraining = ScriptedTrainer.prototype.startTraining.bind(trainer);
+  const next = await api.startFinetune({ files: [{ name: 'letters.txt', text: LONG }], settings: { method: 'lora' } });
+  await until(() => store.finetune.getRun(next.id)?.state === 'done');
+});
+
+test('the style that was on when the app closed is switched back on at the next start', async () => {
+  const run = await api.startFinetune({ files: [{ name: 'letters.txt', text: LONG }], settings: { method: 'lora' } });
+  await until(() => store.finetune.getRun(run.id)?.state === 'done');
+  const [style] = await api.listStyles();
+  await api.activateStyle(style!.id);
+  store.close();
+  trainer = new ScriptedTrainer();
+  store = openStore(dir);
+  const service = new FinetuneService({ store, engine: trainer, emit: () => {}, modelName: 'tiny', dataDir: dir });
+  await service.restoreActiveStyle();
+  assert.deepEqual(trainer.styles, [style!.id]);
+
+  // A style of another model is refused rather than applied to the wrong weights.
+  const other = new FinetuneService({ store, engine: trainer, emit: () => {}, modelName: 'gpt2-medium', dataDir: dir });
+  await assert.rejects(other.activateStyle(style!.id), /trained on tiny, but gpt2-medium is loaded/);
+});
+
+test('closing the app stops a run with a checkpoint of its last step; it comes back paused, not cancelled', async () => {
+  trainer.stepMs = 20;
+  const run = await api.startFinetune({ files: [{ name: 'letters.txt', text: LONG.repeat(4) }], settings: { method: 'lora' } });
+  await until(() => (store.finetune.getRun(run.id)?.step ?? 0) >= 2);
+  await service.suspend();
+  const stopped = store.finetune.getRun(run.id)!;
+  assert.equal(stopped.state, 'paused');
+  assert.ok(stopped.step < stopped.totalSteps);
+  assert.equal(store.finetune.latestCheckpoint(run.id)?.meta.reason, 'cancelled');
+  assert.equal(store.finetune.latestCheckpoint(run.id)?.meta.step, stopped.step);
 });

@@ -95,3 +95,21 @@ test('loading refuses a different base model', async () => {
   await assert.rejects(loadClassifier(dir, { modelDir: other }), /is not the model the classifier/);
   await assert.rejects(loadClassifier(tempDir('empty')), /not a classifier folder/);
 });
+
+test('a cancelled training stops with a clear error and leaks nothing', async () => {
+  for (const method of ['head', 'lora'] as const) {
+    const before = tf.memory().numTensors;
+    const aborter = new AbortController();
+    const run = trainClassifier({
+      config: model.config,
+      params: paramMapOf(model.params),
+      tokenizer: gpt2Tokenizer(),
+      train,
+      options: { method, epochs: 50 },
+      signal: aborter.signal,
+      onEpoch: () => aborter.abort(),
+    });
+    await assert.rejects(run, /training was cancelled/);
+    assert.equal(tf.memory().numTensors, before, method);
+  }
+});

@@ -88,3 +88,15 @@ test('errors are one readable line on stderr with a non-zero exit code', () => {
   const verbose = inkling('generate', '--model', '/no/such/dir', '--prompt', 'x', '--verbose');
   assert.match(verbose.stderr, /\n\s+at /);
 });
+
+test('the task commands are reachable through the inkling binary', () => {
+  const r = inkling('score', '--model', tiny, '--context', 'Hello, my dog', '--candidates', ' is| was', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.candidates.map((c: { text: string }) => c.text), [' is', ' was']);
+  for (const c of out.candidates) assert.ok(c.logProb < 0 && Number.isFinite(c.logProb));
+  const help = inkling('--help');
+  for (const name of ['finetune', 'eval', 'score', 'classify', 'train-classifier', 'rewrite', 'import', 'download']) {
+    assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
+  }
+});

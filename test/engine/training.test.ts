@@ -160,3 +160,14 @@ test('a style exports as a Hugging Face folder', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a run that cannot fit the WebAssembly backend is refused before it starts, naming the way out', async () => {
+  const { checkTrainingFits } = await import('../../worker/training-job.js');
+  const gpt2Small = 124e6;
+  const gpt2Large = 774e6;
+  assert.doesNotThrow(() => checkTrainingFits(gpt2Small, { method: 'lora', trainableParameters: 3e5 }, 'wasm'));
+  assert.doesNotThrow(() => checkTrainingFits(gpt2Small, { method: 'full', trainableParameters: gpt2Small }, 'wasm'));
+  assert.throws(() => checkTrainingFits(gpt2Large, { method: 'full', trainableParameters: gpt2Large }, 'wasm'), /needs about 14\.4 GiB.*choose LoRA/);
+  assert.doesNotThrow(() => checkTrainingFits(gpt2Large, { method: 'lora', trainableParameters: 1e6 }, 'wasm'));
+  assert.doesNotThrow(() => checkTrainingFits(gpt2Large, { method: 'full', trainableParameters: gpt2Large }, 'tensorflow'));
+});

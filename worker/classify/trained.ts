@@ -190,29 +190,33 @@ export async function trainClassifier(init: ClassifierTrainingInit): Promise<Cla
   const majorityLabel = labels[argmax(counts)];
 
   const trainable = new Map<string, tf.Variable>();
-  // Inside tidy: the initial tensors go, the variables keep the data.
-  const head = tf.tidy(() => tf.variable(tf.randomNormal([labels.length, config.nEmbd], 0, 0.02, 'float32', deriveSeed(seed, 0x4ead)), true)) as tf.Variable<tf.Rank.R2>;
-  trainable.set('score.weight', head);
-  const bias = tf.tidy(() => tf.variable(tf.zeros([labels.length]), true)) as tf.Variable<tf.Rank.R1>;
-  trainable.set('score.bias', bias);
-  if (lora) {
-    for (const [name, t] of initLoraTensors(config, lora, deriveSeed(seed, 0x10a))) {
-      trainable.set(name, tf.variable(t, true));
-      t.dispose();
-    }
-  }
-  const frozen = lora ? frozenWeights(params, tf.getBackend() === 'wasm') : null;
-  // The head replaces the output layer, so the embedding's transposed copy (vocabulary × width) is not needed.
-  frozen?.get('wte.weight')?.dispose();
-  frozen?.set('wte.weight', null);
-  // Head only: the base never changes, so each text's pooled feature is computed once.
-  const features = lora ? null : standardised(featuresOf(config, params, ids, spec.padTokenId));
-  const optimizer = new AdamW(trainable, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: options.weightDecay ?? 0.01 });
-  const rng = new TrainingRng(deriveSeed(seed, 0xd40b));
-  const stepsPerEpoch = Math.ceil(train.length / batchSize);
-  const totalSteps = stepsPerEpoch * epochs;
+  let frozen: Map<string, tf.Tensor | null> | null = null;
+  let features: Awaited<ReturnType<typeof standardised>> | null = null;
+  let optimizer: AdamW | null = null;
   const history: ClassifierEpochEvent[] = [];
   try {
+    // Inside tidy: the initial tensors go, the variables keep the data.
+    const head = tf.tidy(() => tf.variable(tf.randomNormal([labels.length, config.nEmbd], 0, 0.02, 'float32', deriveSeed(seed, 0x4ead)), true)) as tf.Variable<tf.Rank.R2>;
+    trainable.set('score.weight', head);
+    const bias = tf.tidy(() => tf.variable(tf.zeros([labels.length]), true)) as tf.Variable<tf.Rank.R1>;
+    trainable.set('score.bias', bias);
+    if (lora) {
+      for (const [name, t] of initLoraTensors(config, lora, deriveSeed(seed, 0x10a))) {
+        trainable.set(name, tf.variable(t, true));
+        t.dispose();
+      }
+      frozen = frozenWeights(params, tf.getBackend() === 'wasm');
+      // The head replaces the output layer, so the embedding's transposed copy (vocabulary × width) is not needed.
+      frozen.get('wte.weight')?.dispose();
+      frozen.set('wte.weight', null);
+    } else {
+      // Head only: the base never changes, so each text's pooled feature is computed once.
+      features = standardised(await featuresOf(config, params, ids, spec.padTokenId, init.signal));
+    }
+    optimizer = new AdamW(trainable, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: options.weightDecay ?? 0.01 });
+    const rng = new TrainingRng(deriveSeed(seed, 0xd40b));
+    const stepsPerEpoch = Math.ceil(train.length / batchSize);
+    const totalSteps = stepsPerEpoch * epochs;
     const variables = [...trainable.values()];
     const names = new Map([...trainable].map(([name, v]) => [v.name, name]));
     for (let epoch = 0; epoch < epochs; epoch++) {
@@ -224,7 +228,7 @@ export async function trainClassifier(init: ClassifierTrainingInit): Promise<Cla
         const batchTargets = Int32Array.from(rows, (r) => targets[r]);
         const lossOf = (): tf.Scalar => {
           if (features) {
-            const x = tf.gather(features.values, tf.tensor1d(rows, 'int32'));
+            const x = tf.gather(features!.values, tf.tensor1d(rows, 'int32'));
             return crossEntropy(tf.add(tf.matMul(x, head, false, true), bias) as tf.Tensor2D, batchTargets);
           }
           const ctx: ForwardContext = { config, frozen: frozen!, lora: loraSet(trainable, lora!), loraDropout: lora!.dropout, rng };
@@ -246,8 +250,8 @@ export async function trainClassifier(init: ClassifierTrainingInit): Promise<Cla
     // On standardised features (x − μ)/σ the head is W, b; on raw ones it is W/σ and b − W·(μ/σ).
     const [finalHead, finalBias] = tf.tidy(() => {
       if (!features) return [head.clone(), bias.clone()];
-      const w = tf.div(head, features.std) as tf.Tensor2D;
-      return [w, tf.sub(bias, tf.squeeze(tf.matMul(w, tf.reshape(features.mean, [-1, 1])), [1]))];
+      const w = tf.div(head, features!.std) as tf.Tensor2D;
+      return [w, tf.sub(bias, tf.squeeze(tf.matMul(w, tf.reshape(features!.mean, [-1, 1])), [1]))];
     }) as [tf.Tensor2D, tf.Tensor1D];
     const classifier = new TrainedClassifier(config, params, tokenizer, spec, finalHead, finalBias, adapters);
     try {
@@ -258,7 +262,7 @@ export async function trainClassifier(init: ClassifierTrainingInit): Promise<Cla
       throw error;
     }
   } finally {
-    optimizer.dispose();
+    optimizer?.dispose();
     for (const v of trainable.values()) v.dispose();
     if (frozen) for (const t of frozen.values()) t?.dispose();
     if (features) tf.dispose([features.values, features.mean, features.std]);
@@ -298,13 +302,22 @@ function standardised(features: tf.Tensor2D): { values: tf.Tensor2D; mean: tf.Te
   return out;
 }
 
-/** Every text's pooled feature `[N, C]`, in batches (no gradient needed: the base is frozen). */
-function featuresOf(config: GPT2Config, params: ParamMap, ids: readonly number[][], pad: number, batchSize = 16): tf.Tensor2D {
-  return tf.tidy(() => {
-    const parts: tf.Tensor2D[] = [];
-    for (let start = 0; start < ids.length; start += batchSize) parts.push(pooledHidden(params, ids.slice(start, start + batchSize), { config }, pad));
+/**
+ * Every text's pooled feature `[N, C]` (no gradient: the base is frozen), batch by batch so that only one
+ * batch's activations are alive at a time, letting the event loop run (a cancel) between batches.
+ */
+async function featuresOf(config: GPT2Config, params: ParamMap, ids: readonly number[][], pad: number, signal?: AbortSignal, batchSize = 16): Promise<tf.Tensor2D> {
+  const parts: tf.Tensor2D[] = [];
+  try {
+    for (let start = 0; start < ids.length; start += batchSize) {
+      if (signal?.aborted) throw new ClassifierError('training was cancelled');
+      parts.push(tf.tidy(() => pooledHidden(params, ids.slice(start, start + batchSize), { config }, pad)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     return tf.concat(parts, 0) as tf.Tensor2D;
-  });
+  } finally {
+    tf.dispose(parts);
+  }
 }
 
 export function evaluationOf(labels: string[], examples: readonly LabelledText[], probabilities: number[][], majorityLabel: string): ClassifierEvaluation {

@@ -14,7 +14,7 @@ import { scoreContinuations, type ScoreOptions } from '../score/score.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 export const DEFAULT_ZERO_SHOT_TEMPLATE = 'Review: {text}\nSentiment:';
-export const TEXT_SLOT = '{text}';
+const TEXT_SLOT = '{text}';
 
 export interface ZeroShotOptions {
   labels: readonly string[];
@@ -128,14 +128,14 @@ export async function classifyZeroShot(
   return results;
 }
 
-export function softmax(logits: readonly number[]): number[] {
+function softmax(logits: readonly number[]): number[] {
   const max = Math.max(...logits);
   const exps = logits.map((x) => Math.exp(x - max));
   const sum = exps.reduce((a, b) => a + b, 0);
   return exps.map((e) => e / sum);
 }
 
-export function argmax(values: readonly number[]): number {
+function argmax(values: readonly number[]): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
   return best;

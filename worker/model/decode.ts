@@ -20,6 +20,9 @@ import {
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
 
+/** Off: every forward pass takes the tf-op path (for A/B measurements and for ruling the decode step out). */
+export const decodePath = { enabled: true };
+
 interface Linear3d {
   /** The weight seen as [1, in, out], the shape the matrix kernel takes (no copy). */
   weight: tf.TensorInfo;

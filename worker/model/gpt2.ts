@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attendBatched, attendHeadByHead } from './attention.js';
-import { GPT2Decoder, decodeUnsupportedReason } from './decode.js';
+import { GPT2Decoder, decodePath, decodeUnsupportedReason } from './decode.js';
 import { GPT2KvCache } from './kv-cache.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
 
@@ -282,7 +282,7 @@ export class GPT2Model implements LanguageModel {
         `forward: ${cache.length} cached + ${time} new positions exceed the context of ${this.config.nPositions}`,
       );
     }
-    if (time === 1 && this.decoder && cache.length > 0) {
+    if (time === 1 && this.decoder && decodePath.enabled && cache.length > 0) {
       const logits = this.decodeStep(Array.from(ids), cache);
       if (logits && !options.allPositions) return logits;
       if (logits) {

@@ -77,8 +77,12 @@ export async function scoreContinuations(
   const cache = model.createCache(1);
   try {
     const lastLogits = model.forward([kept], cache);
-    const firstLogProbs = await readLogProbsOfLast(lastLogits, candidates.map((c) => c[0]));
-    lastLogits.dispose();
+    let firstLogProbs: number[];
+    try {
+      firstLogProbs = await readLogProbsOfLast(lastLogits, candidates.map((c) => c[0]));
+    } finally {
+      lastLogits.dispose();
+    }
 
     const scores: ContinuationScore[] = candidates.map((c, i) => ({ tokens: [...c], tokenLogProbs: [firstLogProbs[i]], logProb: 0 }));
     // Longest first, so each batch pads as little as it can.
@@ -120,16 +124,20 @@ async function scoreRest(model: LanguageModel, contextCache: KvCache, candidates
         flatIndex.push((r * width + t) * vocab + c[t + 1]);
       }
     });
-    const picked = tf.tidy(() => {
-      const flat = tf.reshape(logits, [candidates.length * width, vocab]);
-      const rows = tf.gather(flat, tf.tensor1d(rowIndex, 'int32'));
-      const logSumExp = tf.logSumExp(rows, 1);
-      const chosen = tf.gather(tf.reshape(flat, [-1]), tf.tensor1d(flatIndex, 'int32'));
-      return tf.sub(chosen, logSumExp);
-    });
-    logits.dispose();
-    const values = await picked.data();
-    picked.dispose();
+    let values: Float32Array;
+    try {
+      const picked = tf.tidy(() => {
+        const flat = tf.reshape(logits, [candidates.length * width, vocab]);
+        const rows = tf.gather(flat, tf.tensor1d(rowIndex, 'int32'));
+        const logSumExp = tf.logSumExp(rows, 1);
+        const chosen = tf.gather(tf.reshape(flat, [-1]), tf.tensor1d(flatIndex, 'int32'));
+        return tf.sub(chosen, logSumExp);
+      });
+      values = (await picked.data()) as Float32Array;
+      picked.dispose();
+    } finally {
+      logits.dispose();
+    }
     const out: number[][] = [];
     let k = 0;
     for (const c of candidates) {

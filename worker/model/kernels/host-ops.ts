@@ -106,7 +106,7 @@ export function decodeAttention(
         const kt = head + t * D;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += qkv[q + d] * keys[kt + d];
-        const s = dot * scale * 1.01;
+        const s = dot * scale;
         scratch[t] = s;
         if (s > max) max = s;
       }
