@@ -185,7 +185,7 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
     });
     void finetune.restoreActiveStyle();
   }
-  const handlers = createApiHandlers({ store, engine, events, finetune });
+  const handlers = createApiHandlers({ store, engine, events, finetune, templates: store.templates ?? null });
   let closed: Promise<void> | null = null;
   return {
     config,

@@ -499,7 +499,7 @@ ${f.samples.map((x) => `**${x.prompt}**\n\n${quote(x.prompt + x.text)}`).join('\
 
 ## Reproduce
 \`\`\`
-npm run train:default -- --layers ${c.nLayer} --embd ${c.nEmbd} --heads ${c.nHead} --context ${c.nPositions} --vocab-size ${c.vocabSize} --max-steps ${f.options.maxSteps} --batch-size ${f.options.batchSize} --grad-accum ${f.options.gradAccumSteps}
+npm run train:default -- --layers ${c.nLayer} --embd ${c.nEmbd} --heads ${c.nHead} --context ${c.nPositions} --vocab-size ${c.vocabSize} --max-steps ${f.options.maxSteps} --batch-size ${f.options.batchSize} --grad-accum ${f.options.gradAccumSteps} --lr ${f.options.learningRate} --seed ${f.options.seed} --held-out ${f.heldOutBooks.map((b) => b.name).join(',')}
 \`\`\`
 `;
 }

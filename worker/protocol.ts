@@ -3,10 +3,12 @@
  * it with `import type`, so a change that breaks either side fails `tsc`. Every message is plain
  * structured-clone data; errors travel as `{ code, message }`.
  */
-import type { GenerationOptions } from './generate/types.js';
+import type { FinishReason, GenerationOptions } from './generate/types.js';
 import type { CheckpointTensor, TrainingCheckpoint } from './train/checkpoint.js';
 import type { TrainingText } from './train/data.js';
 import type { LoraConfig } from './train/lora.js';
+import type { PromptTemplate } from './rewrite/templates.js';
+import type { ZeroShotResult } from './classify/zero-shot.js';
 import type { ResolvedTrainingOptions, TrainingOptions, TrainingPlan } from './train/options.js';
 import type { TrainingEvent } from './train/trainer.js';
 
@@ -141,8 +143,42 @@ export interface ExportStyleMessage {
   weights: StyleWeightsMessage;
 }
 
+/**
+ * Runs a prompt template on a selection (rewrite, translate, or continue: a template of just "{text}"),
+ * streaming `assist-delta`s. Assists have their own lane: a newer assist cancels an older one (latest
+ * wins), and completions never wait behind an assist (the two interleave step by step).
+ */
+export interface AssistMessage {
+  type: 'assist';
+  id: string;
+  template: PromptTemplate;
+  text: string;
+  options: GenerationOptions & Pick<CompletionOptions, 'debugStepDelayMs'>;
+  /** Keep the output's leading whitespace (a continuation is inserted right after the text). */
+  keepLeadingSpace?: boolean;
+}
+
+export interface AssistCancelMessage {
+  type: 'assist-cancel';
+  id: string;
+}
+
+/** Zero-shot classification of a text (e.g. its tone); answered by `classified`. */
+export interface ClassifyMessage {
+  type: 'classify';
+  id: string;
+  text: string;
+  labels: string[];
+  /** Prompt with `{text}`. */
+  template: string;
+  calibrate: boolean;
+}
+
 export type HostToWorker =
   | InitMessage
+  | AssistMessage
+  | AssistCancelMessage
+  | ClassifyMessage
   | CompleteMessage
   | CancelMessage
   | MemoryMessage
@@ -205,7 +241,13 @@ export type WorkerToHost =
   | { type: 'train-checkpoint'; runId: string; ackId: number; checkpoint: TrainingCheckpoint }
   | { type: 'train-error'; runId: string; error: EngineError }
   | { type: 'style-set'; id: string; styleId: string | null; error?: EngineError }
-  | { type: 'style-exported'; id: string; dir: string; error?: EngineError };
+  | { type: 'style-exported'; id: string; dir: string; error?: EngineError }
+  /** Text appended to an assist's output; the deltas add up to `output` of its `assist-done`. */
+  | { type: 'assist-delta'; id: string; text: string }
+  | { type: 'assist-done'; id: string; output: string; finishReason: FinishReason; generatedTokens: number }
+  | { type: 'assist-cancelled'; id: string }
+  | { type: 'assist-error'; id: string; error: EngineError }
+  | { type: 'classified'; id: string; result?: ZeroShotResult; error?: EngineError };
 
 /** `workerData` the host passes when it starts the thread. */
 export interface EngineWorkerData {

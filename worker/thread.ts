@@ -34,6 +34,7 @@ import { TrainedWeights } from './train/weights.js';
 import { disposeMerged, loraSet, mergeLora } from './train/lora.js';
 import { modelFromParams, paramMapOf } from './train/params.js';
 import { WorkerTraining } from './training-job.js';
+import { AssistLane } from './assist-job.js';
 import { PrefixSession, contextWindow } from './session.js';
 import { SuggestionStream } from './suggestion.js';
 import { loadTokenizer } from './tokenizer/index.js';
@@ -96,6 +97,17 @@ interface Engine {
 
 let engine: Promise<Engine> | null = null;
 
+/** Rewrites, translations, continuations of a selection and tone classification (see assist-job.ts). */
+const assists = new AssistLane({
+  post,
+  toEngineError,
+  debug,
+  async model() {
+    const eng = await loadedEngine();
+    return { model: eng.model, tokenizer: eng.tokenizer };
+  },
+});
+
 async function load(msg: InitMessage): Promise<Engine> {
   const started = performance.now();
   post({ type: 'status', state: 'loading', modelDir: msg.modelDir });
@@ -132,10 +144,12 @@ async function init(msg: InitMessage): Promise<void> {
     await jobs;
     await training.stop();
     const old = await previous?.catch(() => null);
-    old?.session.dispose();
-    if (old && old.model !== old.base) old.model.dispose();
-    old?.base.dispose();
-    return load(msg);
+    return assists.exclusive(async () => {
+      old?.session.dispose();
+      if (old && old.model !== old.base) old.model.dispose();
+      old?.base.dispose();
+      return load(msg);
+    });
   })();
   try {
     await engine;
@@ -243,12 +257,15 @@ function setStyle(msg: SetStyleMessage): void {
     try {
       const eng = await loadedEngine();
       const next = msg.weights === null ? eng.base : await withStyleWeights(msg.weights, async (trained) => styledModel(eng, trained));
-      const old = eng.model;
-      eng.session.dispose();
-      eng.model = next;
-      eng.session = new PrefixSession(next);
-      eng.styleId = msg.weights === null ? null : msg.styleId;
-      if (old !== eng.base && old !== next) old.dispose();
+      // An assist may be generating with the old model: swap once it has let go of it.
+      await assists.exclusive(async () => {
+        const old = eng.model;
+        eng.session.dispose();
+        eng.model = next;
+        eng.session = new PrefixSession(next);
+        eng.styleId = msg.weights === null ? null : msg.styleId;
+        if (old !== eng.base && old !== next) old.dispose();
+      });
       post({ type: 'style-set', id: msg.id, styleId: eng.styleId });
     } catch (err) {
       post({ type: 'style-set', id: msg.id, styleId: null, error: toEngineError(err, 'STYLE_FAILED') });
@@ -436,6 +453,15 @@ port.on('message', (msg: HostToWorker) => {
       return;
     case 'cancel':
       cancel(msg.id);
+      return;
+    case 'assist':
+      assists.run(msg);
+      return;
+    case 'assist-cancel':
+      assists.cancel(msg.id);
+      return;
+    case 'classify':
+      assists.classify(msg);
       return;
     case 'memory': {
       const memory = tf.memory();

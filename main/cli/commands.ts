@@ -3,8 +3,10 @@ import { UsageError } from './args.js';
 import { defaultModelDir } from '../paths.js';
 import { initBackend, loadModel, loadTokenizer, gpt2Tokenizer, generate, type GenerationOptions } from '../../worker/index.js';
 
+/** The model's own tokenizer (the default model brings one), or GPT-2's when there is no model at all. */
 async function tokenizerFor(input: CliInput) {
-  return input.values.model === undefined ? gpt2Tokenizer() : loadTokenizer(input.values.model);
+  const dir = input.values.model ?? defaultModelDir();
+  return dir === null ? gpt2Tokenizer() : loadTokenizer(dir);
 }
 
 function modelDir(input: CliInput): string {

@@ -42,5 +42,6 @@ export function createInklingApi(ipc: IpcRendererLike): InklingApi {
     onCompletion: (listener) => subscribe('completion', listener),
     onEngineStatus: (listener) => subscribe('engineStatus', listener),
     onFinetune: (listener) => subscribe('finetune', listener),
+    onAssist: (listener) => subscribe('assist', listener),
   };
 }

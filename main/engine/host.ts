@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type {
   AppError,
+  AssistEvent,
   CompletionEvent,
   CompletionRequest,
   DecodingSettings,
@@ -27,6 +28,9 @@ import type {
   WorkerToHost,
 } from '../../worker/protocol.js';
 import type { TrainingCheckpoint } from '../../worker/train/checkpoint.js';
+import type { ZeroShotResult } from '../../worker/classify/zero-shot.js';
+import type { GenerationOptions } from '../../worker/generate/types.js';
+import type { PromptTemplate } from '../../worker/rewrite/templates.js';
 import type { TrainingText } from '../../worker/train/data.js';
 import type { ResolvedTrainingOptions, TrainingOptions, TrainingPlan } from '../../worker/train/options.js';
 import type { TrainingEvent } from '../../worker/train/trainer.js';
@@ -104,6 +108,30 @@ interface ActiveRequest {
 
 type StatusListener = (status: EngineStatus) => void;
 
+/** A template run on a selection (see `EngineHost.assist`). */
+export interface EngineAssistRequest {
+  requestId: string;
+  template: PromptTemplate;
+  text: string;
+  /** Generation options over the template's own (e.g. sampling settings); `debugStepDelayMs` is test-only. */
+  options?: GenerationOptions & { debugStepDelayMs?: number };
+  /** Keep the output's leading space ("Continue" inserts right after the selection). */
+  keepLeadingSpace?: boolean;
+}
+
+export interface EngineClassifyRequest {
+  text: string;
+  labels: string[];
+  template: string;
+  calibrate: boolean;
+}
+
+interface ActiveAssist {
+  requestId: string;
+  jobId: string;
+  onEvent: (event: AssistEvent) => void;
+}
+
 /**
  * The worker's entry: compiled `worker/thread.js` when the host itself runs compiled (packaged app), else
  * the TypeScript source through a bootstrap that registers tsx in the thread.
@@ -153,6 +181,9 @@ export class EngineHost {
   private readonly trainingRuns = new Map<string, TrainingListener>();
   private readonly requests = new Map<string, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private requestCount = 0;
+  /** Assists in flight by job id (latest wins: at most one normally, more only while one winds down). */
+  private readonly assists = new Map<string, ActiveAssist>();
+  private assistCount = 0;
   /** The style suggestions use, sent again to a restarted worker. */
   private style: Extract<HostToWorker, { type: 'set-style' }> | null = null;
 
@@ -231,6 +262,47 @@ export class EngineHost {
       this.send({ type: 'cancel', id: request.jobId });
       request.onEvent({ requestId, type: 'cancelled' });
     }
+  }
+
+  /**
+   * Runs a template on a selection; the output streams to `onEvent`. A newer assist cancels this one
+   * (it ends with 'cancelled'); completions neither cancel it nor wait for it.
+   */
+  assist(request: EngineAssistRequest, onEvent: (event: AssistEvent) => void): void {
+    for (const active of [...this.assists.values()]) this.cancelAssist(active.requestId);
+    const unavailable = this.unavailableError();
+    if (unavailable !== null || this.worker === null) {
+      const error = unavailable ?? { code: 'ENGINE_NOT_READY', message: 'the engine is restarting; try again in a moment' };
+      onEvent({ requestId: request.requestId, type: 'error', error });
+      return;
+    }
+    const jobId = `assist-${++this.assistCount}`;
+    this.assists.set(jobId, { requestId: request.requestId, jobId, onEvent });
+    const options = { ...request.options };
+    for (const key of Object.keys(options) as (keyof typeof options)[]) if (options[key] === undefined) delete options[key];
+    this.worker.postMessage({
+      type: 'assist',
+      id: jobId,
+      template: request.template,
+      text: request.text,
+      options,
+      keepLeadingSpace: request.keepLeadingSpace,
+    } satisfies HostToWorker);
+  }
+
+  /** Cancels an assist (it ends with 'cancelled'); unknown or finished ids are ignored. */
+  cancelAssist(requestId: string): void {
+    for (const active of [...this.assists.values()]) {
+      if (active.requestId !== requestId) continue;
+      this.assists.delete(active.jobId);
+      this.worker?.postMessage({ type: 'assist-cancel', id: active.jobId } satisfies HostToWorker);
+      active.onEvent({ requestId, type: 'cancelled' });
+    }
+  }
+
+  /** Zero-shot classification of a text (calibrated when asked); rejects with the engine's error. */
+  classify(request: EngineClassifyRequest): Promise<ZeroShotResult> {
+    return this.request((id) => ({ type: 'classify', id, ...request }));
   }
 
   /** Tensors and heap held by the worker (diagnostics, leak tests). */
@@ -502,6 +574,13 @@ export class EngineHost {
         return this.settleRequest(message.id, message.error, message.styleId);
       case 'style-exported':
         return this.settleRequest(message.id, message.error, message.dir);
+      case 'classified':
+        return this.settleRequest(message.id, message.error, message.result);
+      case 'assist-delta':
+      case 'assist-done':
+      case 'assist-cancelled':
+      case 'assist-error':
+        return this.onAssistMessage(message);
       case 'status':
         // After a crash the state stays 'restarting' until the model is back.
         if (message.state === 'loading') {
@@ -561,8 +640,25 @@ export class EngineHost {
     }
   }
 
+  private onAssistMessage(message: Extract<WorkerToHost, { type: `assist-${string}` }>): void {
+    const active = this.assists.get(message.id);
+    if (active === undefined) return; // already answered (cancelled by the host)
+    const { requestId } = active;
+    if (message.type === 'assist-delta') return active.onEvent({ requestId, type: 'delta', text: message.text });
+    this.assists.delete(message.id);
+    if (message.type === 'assist-done') active.onEvent({ requestId, type: 'done', output: message.output, finishReason: message.finishReason });
+    else if (message.type === 'assist-error') active.onEvent({ requestId, type: 'error', error: message.error });
+    else active.onEvent({ requestId, type: 'cancelled' });
+  }
+
   /** Ends every request in flight, with 'cancelled' or with an error. */
   private failAll(outcome: 'cancelled' | AppError): void {
+    // A new completion cancels the older completions only; the assists in flight end on errors (a crash).
+    const assists = outcome === 'cancelled' ? [] : [...this.assists.values()];
+    for (const a of assists) this.assists.delete(a.jobId);
+    for (const a of assists) {
+      a.onEvent(outcome === 'cancelled' ? { requestId: a.requestId, type: 'cancelled' } : { requestId: a.requestId, type: 'error', error: outcome });
+    }
     const requests = [...this.active.values()];
     this.active.clear();
     if (this.deferred?.type === 'complete') this.deferred = null;

@@ -53,6 +53,12 @@ export interface Settings {
   suggestionsEnabled: boolean;
   /** Desktop app only: look for a newer release now and then (off by default: nothing leaves the machine). */
   checkForUpdates: boolean;
+  /** "Classify tone": the labels the selection is scored against (2 to 10, different). */
+  toneLabels: string[];
+  /** "Classify tone": the zero-shot prompt, with `{text}` where the selection goes. */
+  toneTemplate: string;
+  /** "Classify tone": divide out the labels' prior measured on the template with empty text. */
+  toneCalibrate: boolean;
 }
 
 export type EngineState = 'starting' | 'loading' | 'ready' | 'restarting' | 'error';
@@ -182,6 +188,73 @@ export interface Style {
   perplexityAfter: number | null;
 }
 
+// ---- assist: templates and tone on a selection ----
+
+export type TemplateKind = 'rewrite' | 'translate';
+
+/** A prompt template ("Rewrite more formally: …", "English: … French: …"), stored in SQLite and editable. */
+export interface Template {
+  id: string;
+  name: string;
+  kind: TemplateKind;
+  /** The prompt, with `{text}` (once) where the selection goes. */
+  prompt: string;
+  /** Generation ends at the first of these; the output is cut before it. */
+  stop: string[];
+  /** Shown beside the output (e.g. that GPT-2 translates poorly). */
+  note: string | null;
+  /** Shipped with the app: it can be reset to its default, not deleted. */
+  builtin: boolean;
+  /** A built-in template the user changed. */
+  modified: boolean;
+  updatedAt: number;
+}
+
+/** A new template (no id) or a change to one. */
+export interface TemplateInput {
+  id?: string;
+  name: string;
+  kind: TemplateKind;
+  prompt: string;
+  stop: string[];
+  note?: string | null;
+}
+
+/** The template id of "Continue": the selection continued as it is, no template. */
+export const CONTINUE_TEMPLATE_ID = 'continue';
+
+export interface AssistRequest {
+  /** Chosen by the caller; a new assist cancels the older one (latest wins); completions are not affected. */
+  requestId: string;
+  /** A stored template's id, or `CONTINUE_TEMPLATE_ID`. */
+  templateId: string;
+  /** The selection. */
+  text: string;
+  /** Overrides of the saved decoding settings (a template's own length applies otherwise). */
+  decoding?: Partial<DecodingSettings>;
+}
+
+export type AssistEvent =
+  | { requestId: string; type: 'delta'; text: string }
+  /** `output` is the final text (trimmed); the deltas streamed before it may differ in trailing space. */
+  | { requestId: string; type: 'done'; output: string; finishReason: 'length' | 'eos' | 'stop' | 'aborted' }
+  | { requestId: string; type: 'cancelled' }
+  | { requestId: string; type: 'error'; error: AppError };
+
+export interface ToneScore {
+  label: string;
+  /** Calibrated when calibration is on. */
+  probability: number;
+  uncalibratedProbability: number;
+}
+
+export interface ToneResult {
+  /** The most probable label. */
+  label: string;
+  scores: ToneScore[];
+  calibrated: boolean;
+}
+
 /** What the renderer can call. Every method resolves or rejects with an Error whose message is `AppError.message`. */
 export interface InklingApi {
   listDocuments(query?: string): Promise<DocumentSummary[]>;
@@ -221,10 +294,25 @@ export interface InklingApi {
   /** Writes a Hugging Face checkpoint folder (LoRA merged) under the data folder, or into `dir`; resolves with its path. */
   exportStyle(styleId: string, dir?: string): Promise<{ path: string }>;
   onFinetune(listener: (run: FinetuneRun) => void): () => void;
+
+  /** Built-in templates first, then the user's, by name. */
+  listTemplates(): Promise<Template[]>;
+  /** Creates (no id) or changes a template; the prompt must hold `{text}` exactly once. */
+  saveTemplate(input: TemplateInput): Promise<Template>;
+  /** Deletes one of the user's templates (built-in ones can only be reset). */
+  deleteTemplate(id: string): Promise<void>;
+  /** Puts a built-in template back to its default. */
+  resetTemplate(id: string): Promise<Template>;
+  /** Runs a template (or "Continue") on a selection; the output streams through `onAssist`. */
+  runTemplate(request: AssistRequest): Promise<void>;
+  cancelAssist(requestId: string): Promise<void>;
+  /** Scores the text against the tone labels of the settings (zero-shot, calibrated when the settings say so). */
+  classifyTone(text: string): Promise<ToneResult>;
+  onAssist(listener: (event: AssistEvent) => void): () => void;
 }
 
 /** The request/response half of the API: the methods main answers. */
-export type ApiMethodName = Exclude<keyof InklingApi, 'onCompletion' | 'onEngineStatus' | 'onFinetune'>;
+export type ApiMethodName = Exclude<keyof InklingApi, 'onCompletion' | 'onEngineStatus' | 'onFinetune' | 'onAssist'>;
 export type ApiHandlers = { [K in ApiMethodName]: InklingApi[K] };
 
 /** Events main pushes to the renderer. */
@@ -232,6 +320,7 @@ export interface ApiEvents {
   completion: CompletionEvent;
   engineStatus: EngineStatus;
   finetune: FinetuneRun;
+  assist: AssistEvent;
 }
 export type ApiEventName = keyof ApiEvents;
 
@@ -261,6 +350,13 @@ export const API_METHODS: readonly ApiMethodName[] = [
   'renameStyle',
   'deleteStyle',
   'exportStyle',
+  'listTemplates',
+  'saveTemplate',
+  'deleteTemplate',
+  'resetTemplate',
+  'runTemplate',
+  'cancelAssist',
+  'classifyTone',
 ] as const;
 
 /** Electron IPC channel names: one per method, one per event. */

@@ -22,6 +22,7 @@ import type { ApiEventBus } from './events.js';
 import type { SettingsPatch } from '../store/index.js';
 import { completionRequest, id, integer, LIMITS, optional, settingsPatch, string } from './validate.js';
 import { finetuneRequest } from './validate-finetune.js';
+import { createAssistHandlers, isAssistEngine, type ApiTemplates } from './assist-handlers.js';
 
 /** The part of the store (main/store) the API uses. */
 export interface ApiStore {
@@ -65,6 +66,8 @@ export interface HandlerParts {
   engine: ApiEngine;
   events: Pick<ApiEventBus, 'emit'>;
   finetune?: ApiFinetune | null;
+  /** Prompt templates (the store's); without them the template methods answer NOT_AVAILABLE. */
+  templates?: ApiTemplates | null;
 }
 
 /** The contract's shape only: the engine's `done` carries timings the renderer has no use for. */
@@ -76,7 +79,7 @@ function contractEvent(event: CompletionEvent): CompletionEvent {
 
 const MAX_REVISION_ID = Number.MAX_SAFE_INTEGER;
 
-export function createApiHandlers({ store, engine, events, finetune = null }: HandlerParts): ApiHandlers {
+export function createApiHandlers({ store, engine, events, finetune = null, templates = null }: HandlerParts): ApiHandlers {
   const training = (): ApiFinetune => {
     if (finetune === null) {
       const status = engine.status();
@@ -84,7 +87,18 @@ export function createApiHandlers({ store, engine, events, finetune = null }: Ha
     }
     return finetune;
   };
+  const assist = createAssistHandlers({
+    templates,
+    engine: isAssistEngine(engine) ? engine : null,
+    getSettings: () => store.getSettings(),
+    emit: (event) => events.emit('assist', event),
+    unavailable() {
+      const status = engine.status();
+      return new ApiError(status.error?.code ?? 'NO_MODEL', `this needs a model: ${status.error?.message ?? 'the engine is not available'}`);
+    },
+  });
   return {
+    ...assist,
     async listDocuments(query) {
       return store.listDocuments(optional(string(LIMITS.queryChars))(query, 'query'));
     },

@@ -45,7 +45,10 @@ export interface ImportSummary {
   dtypes: string[];
   /** Bytes of all files to copy. */
   sizeBytes: number;
-  /** Bytes of weights in memory once loaded (float32 on every backend). */
+  /**
+   * Bytes the loaded model holds on the wasm backend: float32 weights, the output layer's transposed copy,
+   * and the packed copy XNNPACK keeps of every matrix (the estimate the loader's size check uses).
+   */
   memoryBytes: number;
   /** Tokenizer files brought along; empty: GPT-2's own tokenizer is used. */
   tokenizerFiles: string[];
@@ -122,7 +125,7 @@ function summary(
     parameters,
     dtypes,
     sizeBytes: files.reduce((n, f) => n + f.bytes, 0),
-    memoryBytes: 4 * parameters,
+    memoryBytes: memoryEstimate(config, parameters),
     tokenizerFiles,
     files,
   };
@@ -238,6 +241,14 @@ async function checkTokenizer(dir: string, files: string[], config: ParsedGPT2Co
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new ModelFormatError('config_mismatch', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`);
   }
+}
+
+function memoryEstimate(config: ParsedGPT2Config, parameters: number): number {
+  let matrices = config.nEmbd * config.vocabSize;
+  for (const [name, shape] of gpt2TensorShapes(config)) {
+    if (/\.c_(attn|proj|fc)\.weight$/.test(name)) matrices += shape[0] * shape[1];
+  }
+  return 4 * (parameters + config.nEmbd * config.vocabSize + matrices);
 }
 
 function sanitizeName(name: string): string {

@@ -5,6 +5,7 @@ import { createModelStore, type ModelInput, type ModelSummary } from './models.j
 import { DEFAULT_REVISION_POLICY, type RevisionPolicy } from './revision-policy.js';
 import { createSettingsStore, type SettingsPatch } from './settings.js';
 import { createFinetuneStore, type FinetuneStore } from './finetune.js';
+import { createTemplateStore, type TemplateStore } from './templates.js';
 
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { DB_FILE_NAME, type RecoveredDatabase } from './database.js';
@@ -13,6 +14,7 @@ export { DEFAULT_SETTINGS, DECODING_RULES, SETTINGS_RULES, type SettingsPatch } 
 export { DEFAULT_TITLE, type DocumentPatch, type RevisionFull } from './documents.js';
 export { StoreCheckpointSink, FINETUNE_STATES, mergePoints, type FinetuneStore, type NewRun, type RunPatch, type StyleWeights } from './finetune.js';
 export { DEFAULT_REVISION_POLICY, type RevisionPolicy } from './revision-policy.js';
+export { TEMPLATE_LIMITS, type TemplateStore } from './templates.js';
 export {
   CHUNK_BYTES,
   MODEL_KINDS,
@@ -86,6 +88,8 @@ export interface OpenedStore {
   readonly models: ModelStore;
   /** Fine-tuning runs, their checkpoints, and styles. */
   readonly finetune: FinetuneStore;
+  /** Prompt templates (rewrite, translate); the built-in ones are seeded when the store opens. */
+  readonly templates: TemplateStore;
 
   /** Checkpoints the WAL into the database file and closes it. Calling it again does nothing. */
   close(): void;
@@ -101,6 +105,8 @@ export function openStore(dataDir: string, opts: StoreOptions = {}): OpenedStore
     const models = createModelStore(db, now);
     const modelStore: ModelStore = { put: models.put, list: models.list, get: models.get, readFile: models.readFile, delete: models.delete };
     const finetune = createFinetuneStore(db, now, modelStore);
+    const templates = createTemplateStore(db, now);
+    templates.seed();
 
     models.deleteIncomplete();
     // Space left free by a crash mid-import or an interrupted delete; in the background, in small steps.
@@ -127,6 +133,7 @@ export function openStore(dataDir: string, opts: StoreOptions = {}): OpenedStore
       updateSettings: settings.update,
       models: modelStore,
       finetune,
+      templates,
       close() {
         if (!db.open) return;
         db.pragma('optimize');

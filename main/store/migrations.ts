@@ -144,6 +144,27 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'prompt templates (rewrite, translate), built-in ones seeded when the store opens',
+    up(db) {
+      // Built-in rows are (re)seeded by the template store from the app's defaults, so that a later
+      // version's better default reaches every built-in template the user never changed.
+      db.exec(`
+        CREATE TABLE templates (
+          id TEXT PRIMARY KEY NOT NULL,
+          name TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          stop TEXT NOT NULL,
+          note TEXT,
+          builtin INTEGER NOT NULL DEFAULT 0,
+          modified INTEGER NOT NULL DEFAULT 0,
+          updated_at INTEGER NOT NULL,
+          prompt TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

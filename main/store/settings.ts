@@ -19,7 +19,14 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   stopAtSentenceEnd: true,
   suggestionsEnabled: true,
   checkForUpdates: false,
+  toneLabels: Object.freeze(['formal', 'casual', 'neutral']) as unknown as string[],
+  toneTemplate: 'Text: {text}\nTone:',
+  toneCalibrate: true,
 });
+
+const MAX_TONE_LABELS = 10;
+const MAX_TONE_LABEL_CHARS = 40;
+const MAX_TONE_TEMPLATE_CHARS = 2000;
 
 /** Checks one value; returns what is wrong with it, or null. */
 type Rule = (value: unknown) => string | null;
@@ -58,6 +65,17 @@ export const SETTINGS_RULES: { readonly [K in Exclude<keyof Settings, 'decoding'
   stopAtSentenceEnd: isBoolean,
   suggestionsEnabled: isBoolean,
   checkForUpdates: isBoolean,
+  toneLabels: (value) => {
+    const shape = `must be a list of 2 to ${MAX_TONE_LABELS} different, non-empty labels of at most ${MAX_TONE_LABEL_CHARS} characters`;
+    if (!Array.isArray(value) || value.length < 2 || value.length > MAX_TONE_LABELS) return shape;
+    if (value.some((label) => typeof label !== 'string' || label.trim() === '' || label.length > MAX_TONE_LABEL_CHARS)) return shape;
+    return new Set(value.map((label: string) => label.trim())).size === value.length ? null : shape;
+  },
+  toneTemplate: (value) =>
+    typeof value === 'string' && value.length <= MAX_TONE_TEMPLATE_CHARS && value.includes('{text}')
+      ? null
+      : `must be a prompt of at most ${MAX_TONE_TEMPLATE_CHARS} characters with {text} where the text goes`,
+  toneCalibrate: isBoolean,
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
+import { decodePath } from '../../worker/model/decode.js';
 import { GPT2Model } from '../../worker/model/gpt2.js';
 import { completeGPT2Config } from '../../worker/model/config.js';
 import { randomWeights } from '../../worker/model/random.js';
@@ -38,12 +39,17 @@ function createRandomModel(config: Partial<GPT2Config>, seed: number): GPT2Model
 
 /** Logits [time, vocab] of every position of `ids`, from one tf-op forward pass over the whole sequence. */
 function wholeSequence(model: GPT2Model, ids: number[]): Float32Array {
-  const cache = model.createCache(1);
-  const logits = model.forward([ids], cache, { allPositions: true });
-  const data = logits.dataSync() as Float32Array;
-  logits.dispose();
-  cache.dispose();
-  return data;
+  decodePath.enabled = false;
+  try {
+    const cache = model.createCache(1);
+    const logits = model.forward([ids], cache, { allPositions: true });
+    const data = logits.dataSync() as Float32Array;
+    logits.dispose();
+    cache.dispose();
+    return data;
+  } finally {
+    decodePath.enabled = true;
+  }
 }
 
 function token(i: number, row: number, vocab: number): number {
@@ -109,6 +115,30 @@ test('an output layer tied to wte without its transposed copy decodes exactly', 
   assert.ok(lmHead);
   checkDecodeMatches(tied, 6);
   model.dispose(); // frees the shared tensors; `tied` is dropped without its own dispose
+});
+
+test('a few tokens after a cached prefix (typing) equal the tf-op pass, every position or the last', () => {
+  const model = createRandomModel(small, 9);
+  const rows = [
+    [4, 8, 15, 16, 23, 42, 1, 2, 3],
+    [2, 7, 1, 8, 2, 8, 1, 8, 2],
+  ];
+  const expected = rows.map((ids) => wholeSequence(model, ids));
+  const cache = model.createCache(2);
+  const prefix = model.forward(rows.map((ids) => ids.slice(0, 5)), cache, { allPositions: true });
+  const more = cache.expand(1);
+  const typed = model.forward(rows.map((ids) => ids.slice(5)), cache, { allPositions: true });
+  const lastOnly = model.forward(rows.map((ids) => ids.slice(5)), more);
+  assert.deepEqual(typed.shape, [2, 4, 97]);
+  assert.deepEqual(lastOnly.shape, [2, 97]);
+  const [p, t, l] = [prefix, typed, lastOnly].map((x) => x.dataSync() as Float32Array);
+  rows.forEach((_, r) => {
+    assert.ok(maxAbsDiff(p.subarray(r * 5 * 97, (r + 1) * 5 * 97), expected[r].subarray(0, 5 * 97)) < SAME, `prefix row ${r}`);
+    assert.ok(maxAbsDiff(t.subarray(r * 4 * 97, (r + 1) * 4 * 97), expected[r].subarray(5 * 97)) < SAME, `typed row ${r}`);
+    assert.ok(maxAbsDiff(l.subarray(r * 97, (r + 1) * 97), expected[r].subarray(8 * 97)) < SAME, `last row ${r}`);
+  });
+  for (const x of [prefix, typed, lastOnly, cache, more]) x.dispose();
+  model.dispose();
 });
 
 test('after truncate, the next tokens overwrite the forgotten positions', () => {

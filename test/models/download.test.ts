@@ -112,8 +112,11 @@ test('a connection dropped mid-file is resumed with a Range request', async () =
   const target = path.join(tempDir('dl'), 'gpt2');
   const events: DownloadEvent[] = [];
   await downloadModel('gpt2', target, { base, retryDelayMs: 1, onEvent: (e) => events.push(e) });
-  assert.deepEqual(server.ranges, ['bytes=100000-']);
-  assert.ok(events.some((e) => e.type === 'retry' && e.from === 100_000));
+  // The resume starts where the written part ends (all 100,000 bytes, unless the drop lost some in flight).
+  const from = Number(/^bytes=(\d+)-$/.exec(server.ranges[0] ?? '')?.[1]);
+  assert.equal(server.ranges.length, 1);
+  assert.ok(from > 0 && from <= 100_000, server.ranges[0]);
+  assert.ok(events.some((e) => e.type === 'retry' && e.from === from));
   assert.ok(readFileSync(path.join(target, 'model.safetensors')).equals(FILES['model.safetensors']));
 });
 
@@ -126,14 +129,15 @@ test('a download that gave up resumes from its .part file when started again', a
     return true;
   });
   const part = path.join(`${target}.download`, 'model.safetensors.part');
-  assert.equal(statSync(part).size, 2000); // two attempts of 1000 bytes each
+  const size = statSync(part).size; // two attempts of 1000 bytes each
+  assert.ok(size > 0 && size <= 2000, `${size}`);
   assert.ok(!existsSync(target));
 
   reset();
   const events: DownloadEvent[] = [];
   await downloadModel('gpt2', target, { base, onEvent: (e) => events.push(e) });
-  assert.deepEqual(server.ranges, ['bytes=2000-']);
-  assert.ok(events.some((e) => e.type === 'file-start' && e.file === 'model.safetensors' && e.resumeFrom === 2000));
+  assert.deepEqual(server.ranges, [`bytes=${size}-`]);
+  assert.ok(events.some((e) => e.type === 'file-start' && e.file === 'model.safetensors' && e.resumeFrom === size));
   assert.ok(readFileSync(path.join(target, 'model.safetensors')).equals(FILES['model.safetensors']));
 });
 
@@ -206,8 +210,11 @@ test('cancelling stops the download, and it resumes later', async () => {
     }),
     (e: unknown) => e instanceof DownloadError && e.code === 'cancelled',
   );
-  assert.equal(statSync(path.join(`${target}.download`, 'model.safetensors.part')).size, 50_000);
+  const size = statSync(path.join(`${target}.download`, 'model.safetensors.part')).size;
+  assert.ok(size > 0 && size <= 50_000, `${size}`);
+  server.ranges = [];
   await downloadModel('gpt2', target, { base });
+  assert.deepEqual(server.ranges, [`bytes=${size}-`]);
   assert.ok(readFileSync(path.join(target, 'model.safetensors')).equals(FILES['model.safetensors']));
 });
 

@@ -40,6 +40,7 @@ test('the tiny fixture folder is described from its headers and copied into a lo
   const expected = [...gpt2TensorShapes(s.config).values()].reduce((n, shape) => n + shape.reduce((a, b) => a * b, 1), 0);
   assert.equal(s.parameters, expected);
   assert.deepEqual(s.dtypes, ['F32']);
+  assert.ok(s.memoryBytes > 4 * s.parameters); // weights plus the copies the backend keeps
   assert.deepEqual(s.tokenizerFiles, []);
   assert.deepEqual(s.files.map((f) => f.name), ['config.json', 'model.safetensors']);
   assert.equal(s.releasedAs, null);

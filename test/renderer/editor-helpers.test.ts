@@ -72,6 +72,9 @@ test('settings patches merge field by field, decoding included; suggestions wait
     stopAtSentenceEnd: true,
     suggestionsEnabled: true,
     checkForUpdates: false,
+    toneLabels: ['formal', 'casual'],
+    toneTemplate: 'Text: {text}\nTone:',
+    toneCalibrate: true,
   };
   const applied = applyPatch(base, merged);
   assert.equal(applied.decoding.temperature, 1);

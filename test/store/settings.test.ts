@@ -22,6 +22,9 @@ test('defaults are the documented values', () => {
     stopAtSentenceEnd: true,
     suggestionsEnabled: true,
     checkForUpdates: false,
+    toneLabels: ['formal', 'casual', 'neutral'],
+    toneTemplate: 'Text: {text}\nTone:',
+    toneCalibrate: true,
   });
   assert.deepEqual(store.getSettings(), DEFAULT_SETTINGS);
   store.close();

@@ -70,12 +70,14 @@ export class GPT2Decoder {
   }
 
   /**
-   * Runs `ids` (one token per batch row) at `position`, writing keys/values into `kv` (buffers with room for
-   * position + 1) and returning logits [batch, vocab]. Frees every intermediate, even when it throws.
+   * Runs `tokens` ([batch][time] ids) from `position` on, writing their keys/values into `kv` (buffers with room
+   * for position + time) and returning logits: [batch, vocab] for each row's last position, or
+   * [batch, time, vocab] with `allPositions`. Frees every intermediate, even when it throws.
    */
-  step(memory: BackendMemory, ids: readonly number[], kv: LayerKv[], position: number): tf.Tensor2D {
-    const { nEmbd: C, nHead, layerNormEpsilon: eps } = this.config;
-    const batch = ids.length;
+  step(memory: BackendMemory, tokens: readonly (readonly number[])[], kv: LayerKv[], position: number, allPositions = false): tf.Tensor {
+    const { nEmbd: C, nHead, layerNormEpsilon: eps, vocabSize } = this.config;
+    const batch = tokens.length;
+    const time = tokens[0].length;
     const headDim = C / nHead;
     const capacity = kv[0].key.shape[2];
     if (this.scratch.length < capacity + headDim) this.scratch = new Float64Array(capacity + headDim);
@@ -89,18 +91,18 @@ export class GPT2Decoder {
       live.delete(info);
       memory.free(info);
     };
-    const matMul = (x: tf.TensorInfo, l: Linear3d) => {
-      const y = memory.matMul(x, l.weight, l.bias, false);
+    const matMul = (x: tf.TensorInfo, weight: tf.TensorInfo, bias: tf.TensorInfo | null, transposed = false) => {
+      const y = memory.matMul(x, weight, bias, transposed);
       live.add(y);
       return y;
     };
     const v = memory.view;
     const p = this.params;
-    const rows = [1, batch, C];
+    const rows = [1, batch * time, C];
     try {
       const x = alloc(rows); // the residual stream, updated in place
       let h = alloc(rows);
-      embedRows(v(p.wte), v(p.wpe), ids, position, v(x));
+      embedRows(v(p.wte), v(p.wpe), tokens, position, v(x));
       layerNormRows(v(x), v(p.blocks[0].ln1.weight), v(p.blocks[0].ln1.bias), eps, v(h));
       let pending: tf.TensorInfo | null = null; // the MLP output still to be added to the residual
 
@@ -112,22 +114,22 @@ export class GPT2Decoder {
           addLayerNormRows(v(x), v(pending), v(block.ln1.weight), v(block.ln1.bias), eps, v(h));
           free(pending);
         }
-        const qkv = matMul(h, w.cAttn);
+        const qkv = matMul(h, w.cAttn.weight, w.cAttn.bias);
         free(h);
         const attended = alloc(rows);
-        const attention = { batch, nHead, headDim, capacity, position, scale: this.attentionScale(i) };
+        const attention = { batch, nHead, headDim, capacity, position, time, scale: this.attentionScale(i) };
         decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
         free(qkv);
-        const projected = matMul(attended, w.attnProj);
+        const projected = matMul(attended, w.attnProj.weight, w.attnProj.bias);
         free(attended);
         h = alloc(rows);
         addLayerNormRows(v(x), v(projected), v(block.ln2.weight), v(block.ln2.bias), eps, v(h));
         free(projected);
-        const hidden = matMul(h, w.cFc);
+        const hidden = matMul(h, w.cFc.weight, w.cFc.bias);
         free(h);
         if (this.config.activation === 'relu') reluInPlace(v(hidden));
         else geluTanhInPlace(v(hidden));
-        pending = matMul(hidden, w.mlpProj);
+        pending = matMul(hidden, w.mlpProj.weight, w.mlpProj.bias);
         free(hidden);
       }
 
@@ -135,9 +137,19 @@ export class GPT2Decoder {
       addLayerNormRows(v(x), v(pending!), v(p.lnF.weight), v(p.lnF.bias), eps, v(h));
       free(pending!);
       free(x);
-      const logits = memory.matMul(h, this.lmHead.weight, null, this.lmHead.transposed);
+      if (!allPositions && time > 1) {
+        // Only each row's last position reaches the output layer, the largest product of the step.
+        const last = alloc([1, batch, C]);
+        const [from, to] = [v(h), v(last)];
+        for (let b = 0; b < batch; b++) to.set(from.subarray(((b + 1) * time - 1) * C, (b + 1) * time * C), b * C);
+        free(h);
+        h = last;
+      }
+      const logits = matMul(h, this.lmHead.weight, null, this.lmHead.transposed);
       free(h);
-      return memory.toTensor({ dataId: logits.dataId, shape: [batch, this.config.vocabSize], dtype: 'float32' }) as tf.Tensor2D;
+      live.delete(logits);
+      const shape = allPositions ? [batch, time, vocabSize] : [batch, vocabSize];
+      return memory.toTensor({ dataId: logits.dataId, shape, dtype: 'float32' });
     } finally {
       for (const info of live) memory.free(info);
     }

@@ -249,6 +249,14 @@ export function paramTensors(params: GPT2Params): tf.Tensor[] {
   ];
 }
 
+/**
+ * New positions per row up to which GPT2Model uses the decode step (decode.ts) rather than the tf-op path:
+ * the typing case (a few new tokens after a cached prefix) runs at the cost of one token. Longer inputs
+ * (prompts) keep the tf-op path, whose head-by-head attention is faster there than the step's JavaScript
+ * attention loop.
+ */
+const DECODER_MAX_TIME = 16;
+
 /** GPT-2 for inference: token ids in, float32 logits out, keys and values kept in a GPT2KvCache. */
 export class GPT2Model implements LanguageModel {
   readonly weightBytes: number;
@@ -282,14 +290,9 @@ export class GPT2Model implements LanguageModel {
         `forward: ${cache.length} cached + ${time} new positions exceed the context of ${this.config.nPositions}`,
       );
     }
-    if (time === 1 && this.decoder && decodePath.enabled && cache.length > 0) {
-      const logits = this.decodeStep(Array.from(ids), cache);
-      if (logits && !options.allPositions) return logits;
-      if (logits) {
-        const shaped = tf.reshape(logits, [batch, 1, this.config.vocabSize]);
-        logits.dispose();
-        return shaped;
-      }
+    if (time <= DECODER_MAX_TIME && this.decoder && decodePath.enabled) {
+      const logits = this.decodeStep(tokens, cache, options.allPositions ?? false);
+      if (logits) return logits;
     }
     const input = tf.tensor2d(ids, [batch, time], 'int32');
     try {
@@ -304,17 +307,19 @@ export class GPT2Model implements LanguageModel {
     }
   }
 
-  /** One token per row through GPT2Decoder, or null where the current backend cannot run it. */
-  private decodeStep(ids: number[], cache: GPT2KvCache): tf.Tensor2D | null {
+  /** The new tokens through GPT2Decoder, or null where the current backend cannot run it. */
+  private decodeStep(tokens: number[][], cache: GPT2KvCache, allPositions: boolean): tf.Tensor | null {
     const decoder = this.decoder!;
     const before = cache.buffers();
-    if (!before || !decoder.memoryFor(before)) return null;
-    cache.reserve(1, this.config.nPositions);
+    if (before && !decoder.memoryFor(before)) return null;
+    if (!before && !decoder.memoryFor([])) return null;
+    const { nLayer, nHead, nEmbd, nPositions } = this.config;
+    cache.reserve(tokens[0].length, nPositions, { nLayer, nHead, headDim: nEmbd / nHead });
     const kv = cache.buffers()!;
     const memory = decoder.memoryFor(kv);
     if (!memory) return null;
-    const logits = decoder.step(memory, ids, kv, cache.length);
-    cache.advance(1);
+    const logits = decoder.step(memory, tokens, kv, cache.length, allPositions);
+    cache.advance(tokens[0].length);
     return logits;
   }
 

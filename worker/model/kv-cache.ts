@@ -75,17 +75,23 @@ export class GPT2KvCache implements KvCache {
 
   /**
    * Makes room for `extra` more positions in the buffers (never past `maxPositions`), doubling the capacity
-   * when it grows. Needs buffers already (a first forward pass through the tf-op path makes them).
+   * when it grows; an empty cache gets buffers of `layout`'s shape.
    */
-  reserve(extra: number, maxPositions: number): void {
+  reserve(extra: number, maxPositions: number, layout: { nLayer: number; nHead: number; headDim: number }): void {
     this.checkLive();
-    const kv = this.kv;
-    if (!kv) throw new Error('KvCache.reserve: the cache has no buffers yet');
     const needed = this.used + extra;
     const capacity = this.capacity;
     if (needed <= capacity) return;
     if (needed > maxPositions) throw new RangeError(`KvCache.reserve: ${needed} positions exceed the context of ${maxPositions}`);
     const grown = Math.min(maxPositions, Math.max(needed, 2 * this.used, MIN_CAPACITY));
+    const kv = this.kv;
+    if (!kv) {
+      const shape: [number, number, number, number] = [this.batch, layout.nHead, grown, layout.headDim];
+      this.kv = tf.tidy(() =>
+        Array.from({ length: layout.nLayer }, () => ({ key: tf.zeros(shape) as tf.Tensor4D, value: tf.zeros(shape) as tf.Tensor4D })),
+      );
+      return;
+    }
     const pad: Array<[number, number]> = [[0, 0], [0, 0], [0, grown - capacity], [0, 0]];
     this.kv = tf.tidy(() => kv.map(({ key, value }) => ({ key: tf.pad(key, pad), value: tf.pad(value, pad) })));
     for (const { key, value } of kv) {

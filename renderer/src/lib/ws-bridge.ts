@@ -9,6 +9,7 @@ import type {
   ApiEventName,
   ApiMethodName,
   AppError,
+  AssistEvent,
   CompletionEvent,
   CompletionRequest,
   EngineStatus,
@@ -79,6 +80,7 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
   const completionListeners = new Set<(event: CompletionEvent) => void>();
   const statusListeners = new Set<(status: EngineStatus) => void>();
   const finetuneListeners = new Set<(run: FinetuneRun) => void>();
+  const assistListeners = new Set<(event: AssistEvent) => void>();
   const connectionListeners = new Set<(state: ConnectionState) => void>();
   /** Completions started and not yet finished, so a drop can end them with an error event. */
   const liveCompletions = new Set<string>();
@@ -181,6 +183,8 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
       for (const listener of statusListeners) safely(() => listener(payload as EngineStatus));
     } else if (event === 'finetune') {
       for (const listener of finetuneListeners) safely(() => listener(payload as FinetuneRun));
+    } else if (event === 'assist') {
+      for (const listener of assistListeners) safely(() => listener(payload as AssistEvent));
     }
   }
 
@@ -264,6 +268,17 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
     onFinetune(listener) {
       finetuneListeners.add(listener);
       return () => finetuneListeners.delete(listener);
+    },
+    listTemplates: () => invoke('listTemplates', []),
+    saveTemplate: (input) => invoke('saveTemplate', [input]),
+    deleteTemplate: (id) => invoke('deleteTemplate', [id]),
+    resetTemplate: (id) => invoke('resetTemplate', [id]),
+    runTemplate: (request) => invoke('runTemplate', [request]),
+    cancelAssist: (requestId) => invoke('cancelAssist', [requestId]),
+    classifyTone: (text) => invoke('classifyTone', [text]),
+    onAssist(listener) {
+      assistListeners.add(listener);
+      return () => assistListeners.delete(listener);
     },
     onConnectionChange(listener) {
       connectionListeners.add(listener);

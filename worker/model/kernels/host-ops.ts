@@ -52,14 +52,18 @@ export function reluInPlace(x: Float32Array): void {
   for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0;
 }
 
-/** out[b] = wte[ids[b]] + wpe[position]: the input of one decode step for each batch row. */
-export function embedRows(wte: Float32Array, wpe: Float32Array, ids: readonly number[], position: number, out: Float32Array): void {
-  const C = out.length / ids.length;
-  const p = position * C;
-  ids.forEach((id, b) => {
-    const t = id * C;
-    for (let i = 0; i < C; i++) out[b * C + i] = wte[t + i] + wpe[p + i];
-  });
+/** out[b·T + t] = wte[ids[b][t]] + wpe[position + t]: the input rows of T new positions for each batch row. */
+export function embedRows(wte: Float32Array, wpe: Float32Array, ids: readonly (readonly number[])[], position: number, out: Float32Array): void {
+  const time = ids[0].length;
+  const C = out.length / (ids.length * time);
+  ids.forEach((row, b) =>
+    row.forEach((id, t) => {
+      const o = (b * time + t) * C;
+      const e = id * C;
+      const p = (position + t) * C;
+      for (let i = 0; i < C; i++) out[o + i] = wte[e + i] + wpe[p + i];
+    }),
+  );
 }
 
 export interface DecodeAttentionShape {
@@ -68,18 +72,21 @@ export interface DecodeAttentionShape {
   headDim: number;
   /** Positions the key/value buffers have room for (their third dimension). */
   capacity: number;
-  /** Index of the new position: keys/values before it are already in the buffers. */
+  /** Index of the first new position: keys/values before it are already in the buffers. */
   position: number;
+  /** New positions per batch row. */
+  time: number;
   scale: number;
 }
 
 /**
- * One new position of causal self-attention for every batch row and head.
+ * Causal self-attention for `time` new positions of every batch row and head.
  *
- * qkv is [batch, 3·C] (query | key | value, head h in columns h·D…h·D+D of each third), as c_attn produces
- * it. The new key and value are written into keys/values ([batch, n_head, capacity, head_dim]) at `position`,
- * then out [batch, C] = softmax(q·Kᵀ·scale)·V over positions 0…position, heads side by side — the layout
- * c_proj takes, so no head split or merge is needed. `scratch` holds capacity + head_dim numbers.
+ * qkv is [batch·time, 3·C] (query | key | value, head h in columns h·D…h·D+D of each third), as c_attn produces
+ * it. The new keys and values are written into keys/values ([batch, n_head, capacity, head_dim]) at
+ * position…position+time-1, then each new row t attends over positions 0…position+t: out [batch·time, C] =
+ * softmax(q·Kᵀ·scale)·V, heads side by side — the layout c_proj takes, so no head split or merge is needed.
+ * `scratch` holds capacity + head_dim numbers.
  */
 export function decodeAttention(
   qkv: Float32Array,
@@ -89,36 +96,38 @@ export function decodeAttention(
   out: Float32Array,
   scratch: Float64Array,
 ): void {
-  const { batch, nHead, headDim: D, capacity, position, scale } = shape;
+  const { batch, nHead, headDim: D, capacity, position, time, scale } = shape;
   const C = nHead * D;
-  const n = position + 1;
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < nHead; h++) {
-      const q = b * 3 * C + h * D;
-      const k = q + C;
-      const v = q + 2 * C;
       const head = (b * nHead + h) * capacity * D;
-      keys.set(qkv.subarray(k, k + D), head + position * D);
-      values.set(qkv.subarray(v, v + D), head + position * D);
-
-      let max = -Infinity;
-      for (let t = 0; t < n; t++) {
-        const s = dot(qkv, q, keys, head + t * D, D) * scale;
-        scratch[t] = s;
-        if (s > max) max = s;
+      for (let t = 0; t < time; t++) {
+        const k = (b * time + t) * 3 * C + C + h * D;
+        keys.set(qkv.subarray(k, k + D), head + (position + t) * D);
+        values.set(qkv.subarray(k + C, k + C + D), head + (position + t) * D);
       }
-      let total = 0;
-      for (let t = 0; t < n; t++) {
-        const e = Math.exp(scratch[t] - max);
-        scratch[t] = e;
-        total += e;
+      for (let t = 0; t < time; t++) {
+        const q = (b * time + t) * 3 * C + h * D;
+        const n = position + t + 1;
+        let max = -Infinity;
+        for (let j = 0; j < n; j++) {
+          const s = dot(qkv, q, keys, head + j * D, D) * scale;
+          scratch[j] = s;
+          if (s > max) max = s;
+        }
+        let total = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Math.exp(scratch[j] - max);
+          scratch[j] = e;
+          total += e;
+        }
+        // Accumulated position by position (the D-wide inner loop stays contiguous) in float64 after the scores.
+        const acc = capacity;
+        for (let d = 0; d < D; d++) scratch[acc + d] = 0;
+        for (let j = 0; j < n; j++) axpy(scratch[j] / total, values, head + j * D, scratch, acc, D);
+        const o = (b * time + t) * C + h * D;
+        for (let d = 0; d < D; d++) out[o + d] = scratch[acc + d];
       }
-      // Accumulated position by position (the D-wide inner loop stays contiguous) in float64 after the scores.
-      const acc = capacity;
-      for (let d = 0; d < D; d++) scratch[acc + d] = 0;
-      for (let t = 0; t < n; t++) axpy(scratch[t] / total, values, head + t * D, scratch, acc, D);
-      const o = b * C + h * D;
-      for (let d = 0; d < D; d++) out[o + d] = scratch[acc + d];
     }
   }
 }

@@ -1,0 +1,229 @@
+/**
+ * Training speed and memory: tokens per second of LoRA and of full fine-tuning, batch 4 × 128 tokens, on a
+ * GPT-2-small-shaped model (random weights) and on a small GPT-2 (4 layers, 256 wide, GPT-2 vocabulary,
+ * ~16M parameters — for scale, PyTorch on the 2-core dev machine trains that at ~500 tokens/s, 2 threads).
+ *
+ * Each case runs the real trainer (`runTraining`) for one warm-up step (kernel set-up, weight packing) and
+ * then `steps` timed steps; tokens/s is over the timed steps only. Random weights train as fast as real
+ * ones, so no download is needed. Full fine-tuning of GPT-2 small needs weights + gradients + two AdamW
+ * moments (~2 GB) plus activations inside wasm's 4 GiB heap; if that fails the case reports null and why.
+ *
+ *   node --import tsx bench/train.ts [--backend wasm] [--steps 2] [--skip-gpt2-small]
+ *
+ * Human-readable lines first; the last line is one JSON object.
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../worker/backend.js';
+import { loadModel } from '../worker/model/load.js';
+import { createRandomModel } from '../worker/model/random.js';
+import type { GPT2Config } from '../worker/model/types.js';
+import { gpt2Tokenizer } from '../worker/tokenizer/index.js';
+import { buildDataset, type Dataset } from '../worker/train/data.js';
+import { datasetOptions, resolveTrainingOptions, type TrainingMethod } from '../worker/train/options.js';
+import { paramMapOf } from '../worker/train/params.js';
+import { runTraining } from '../worker/train/trainer.js';
+import { ensureGpt2SmallRandom, repoRoot } from './random-checkpoint.js';
+
+export interface TrainBenchOptions {
+  /** Backend choice, as `initBackend` takes it (default wasm). */
+  backend?: string;
+  /** Timed optimizer steps per case, after one warm-up step (default 2). */
+  steps?: number;
+  /** Only the small model (GPT-2 small steps take tens of seconds each on wasm). */
+  skipGpt2Small?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface TrainCaseResult {
+  model: 'gpt2-small' | 'small-16m';
+  method: TrainingMethod;
+  parameters: number;
+  trainableParameters: number;
+  /** Training tokens per second over the timed steps; null when the case could not run. */
+  tokensPerSecond: number | null;
+  /** Milliseconds of each timed step. */
+  stepMs: number[];
+  warmupStepMs: number | null;
+  /** Largest tf.memory().numBytes seen after a step (tensors alive between steps). */
+  peakTensorMiB: number | null;
+  /** Largest resident set size sampled after a step of this case. */
+  peakSampledRssMiB: number | null;
+  /** The process's peak RSS so far (monotonic: it covers this case and every one before it). */
+  processPeakRssMiB: number;
+  error: string | null;
+}
+
+export interface TrainBenchResult {
+  backend: string;
+  batchSize: number;
+  blockSize: number;
+  steps: number;
+  cases: TrainCaseResult[];
+  /** The process's peak RSS at the end. */
+  peakRssMiB: number;
+  loadAverage1m: number;
+}
+
+const BATCH = 4;
+const BLOCK = 128;
+export const SMALL_16M: Partial<GPT2Config> = { nLayer: 4, nEmbd: 256, nHead: 4, nPositions: 1024 };
+
+const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+const peakRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
+/** Real prose for the batches (Emma, as the tokenizer benchmark uses): enough tokens for every step, never repeated. */
+function benchText(tokensNeeded: number): string {
+  const file = path.resolve(repoRoot, '..', 'shared', 'corpus', 'austen-emma.txt.gz');
+  const text = gunzipSync(readFileSync(file)).toString('utf8');
+  // ~4 characters per token; twice that for margin.
+  return text.slice(0, Math.min(text.length, tokensNeeded * 8));
+}
+
+async function trainCase(
+  label: TrainCaseResult['model'],
+  method: TrainingMethod,
+  load: () => Promise<{ config: GPT2Config; params: Record<string, tf.Tensor>; dispose: () => void }>,
+  steps: number,
+  text: string,
+): Promise<TrainCaseResult> {
+  const result: TrainCaseResult = {
+    model: label,
+    method,
+    parameters: 0,
+    trainableParameters: 0,
+    tokensPerSecond: null,
+    stepMs: [],
+    warmupStepMs: null,
+    peakTensorMiB: null,
+    peakSampledRssMiB: null,
+    processPeakRssMiB: 0,
+    error: null,
+  };
+  let model: Awaited<ReturnType<typeof load>> | null = null;
+  try {
+    model = await load();
+    result.parameters = Object.values(model.params).reduce((n, t) => n + t.size, 0);
+    const options = resolveTrainingOptions(
+      {
+        method,
+        blockSize: BLOCK,
+        batchSize: BATCH,
+        gradAccumSteps: 1,
+        maxSteps: steps + 1,
+        epochs: 100,
+        heldOutFraction: 0,
+        earlyStopPatience: null,
+        checkpointEvery: 1000,
+        evalEvery: 1000,
+        seed: 1,
+      },
+      model.config,
+    );
+    const dataset: Dataset = buildDataset([{ name: 'emma', text }], gpt2Tokenizer(), datasetOptions(options));
+    let last = 0;
+    const held = model;
+    const run = await runTraining({
+      config: model.config,
+      params: model.params,
+      dataset,
+      options,
+      onEvent: (e) => {
+        const now = performance.now();
+        if (e.type === 'started') {
+          result.trainableParameters = e.plan.trainableParameters;
+          // Full training has its own copy now: freeing the base keeps GPT-2 small within wasm's heap.
+          if (method === 'full') {
+            held.dispose();
+            model = null;
+          }
+          last = now;
+          return;
+        }
+        if (e.type !== 'progress') return;
+        const ms = now - last;
+        last = now;
+        if (e.step === 1) result.warmupStepMs = Math.round(ms);
+        else result.stepMs.push(Math.round(ms));
+        result.peakTensorMiB = Math.max(result.peakTensorMiB ?? 0, mib(tf.memory().numBytes));
+        result.peakSampledRssMiB = Math.max(result.peakSampledRssMiB ?? 0, mib(process.memoryUsage().rss));
+      },
+    });
+    run.weights.dispose();
+    const timedMs = result.stepMs.reduce((a, b) => a + b, 0);
+    if (result.stepMs.length > 0) result.tokensPerSecond = Math.round(((result.stepMs.length * BATCH * BLOCK) / (timedMs / 1000)) * 10) / 10;
+  } catch (error) {
+    // Most likely wasm's heap (at most 4 GiB) running out: a result, not a crash of the whole benchmark.
+    result.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    result.tokensPerSecond = null;
+  } finally {
+    (model as { dispose: () => void } | null)?.dispose();
+    result.processPeakRssMiB = peakRssMiB();
+  }
+  return result;
+}
+
+export async function benchTraining(opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {
+  const steps = opts.steps ?? 2;
+  const log = opts.log ?? ((line: string) => console.log(line));
+  await initBackend(opts.backend ?? 'wasm'); // a no-op when that backend is already up
+  const text = benchText((steps + 1) * BATCH * (BLOCK + 1));
+  const small = async () => {
+    const m = createRandomModel(SMALL_16M, 1);
+    return { config: m.config, params: paramMapOf(m.params), dispose: () => m.dispose() };
+  };
+  const gpt2Small = async () => {
+    const m = await loadModel(await ensureGpt2SmallRandom());
+    return { config: m.config, params: paramMapOf(m.params), dispose: () => m.dispose() };
+  };
+  // Smallest first, and the case most likely to exhaust the heap last, so that the process's monotonic
+  // peak RSS after each case says something about that case and a failure cannot spoil the others.
+  const plan: [TrainCaseResult['model'], TrainingMethod, typeof small][] = [
+    ['small-16m', 'lora', small],
+    ['small-16m', 'full', small],
+  ];
+  if (!opts.skipGpt2Small) plan.push(['gpt2-small', 'lora', gpt2Small], ['gpt2-small', 'full', gpt2Small]);
+
+  const cases: TrainCaseResult[] = [];
+  for (const [label, method, load] of plan) {
+    const c = await trainCase(label, method, load, steps, text);
+    cases.push(c);
+    const speed = c.tokensPerSecond === null ? `failed (${c.error})` : `${c.tokensPerSecond} tokens/s (steps ${c.stepMs.join(', ')} ms; warm-up ${c.warmupStepMs} ms)`;
+    log(
+      `train ${method} ${label} (${(c.trainableParameters / 1e6).toFixed(2)}M of ${(c.parameters / 1e6).toFixed(1)}M params trained), batch ${BATCH}×${BLOCK}: ${speed}; ` +
+        `tensors ≤ ${c.peakTensorMiB ?? '?'} MiB, RSS ≤ ${c.peakSampledRssMiB ?? '?'} MiB sampled, process peak ${c.processPeakRssMiB} MiB`,
+    );
+  }
+  return { backend: tf.getBackend(), batchSize: BATCH, blockSize: BLOCK, steps, cases, peakRssMiB: peakRssMiB(), loadAverage1m: Math.round(loadavg()[0]! * 100) / 100 };
+}
+
+/** The `train_*` fields `npm run bench` adds to its JSON line. */
+export function trainBenchFields(r: TrainBenchResult): Record<string, number | null> {
+  const speed = (model: TrainCaseResult['model'], method: TrainingMethod) => r.cases.find((c) => c.model === model && c.method === method)?.tokensPerSecond ?? null;
+  return {
+    train_lora_tokens_per_s: speed('gpt2-small', 'lora'),
+    train_full_tokens_per_s: speed('gpt2-small', 'full'),
+    train_small_lora_tokens_per_s: speed('small-16m', 'lora'),
+    train_small_full_tokens_per_s: speed('small-16m', 'full'),
+    train_peak_rss_mib: r.peakRssMiB,
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'wasm' },
+      steps: { type: 'string', default: '2' },
+      'skip-gpt2-small': { type: 'boolean', default: false },
+    },
+  });
+  const backend = await initBackend(values.backend);
+  console.log(`backend: ${backend.name} (${backend.reason})`);
+  const result = await benchTraining({ steps: Number(values.steps), skipGpt2Small: values['skip-gpt2-small'] });
+  console.log(JSON.stringify({ bench: 'train', ...trainBenchFields(result), load_average_1m: result.loadAverage1m, detail: result }));
+}
