@@ -3,7 +3,7 @@
  * tokenizer's speed on corpus prose, and keystroke-to-suggestion latency through the real worker protocol.
  * Human-readable lines first; the last line is one JSON object for scripts.
  *
- *   npm run bench [-- --backend wasm --quick]
+ *   npm run bench [-- --backend wasm --quick --skip-training]
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -14,9 +14,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadModel, gpt2Tokenizer, generate, type LanguageModel, type GenerationResult } from '../worker/index.js';
 import { ensureGpt2SmallRandom, repoRoot } from './random-checkpoint.js';
 import { benchKeystroke } from './keystroke.js';
+import { benchTraining, trainBenchFields } from './train.js';
 
 const { values } = parseArgs({
-  options: { backend: { type: 'string', default: 'wasm' }, quick: { type: 'boolean', default: false } },
+  options: { backend: { type: 'string', default: 'wasm' }, quick: { type: 'boolean', default: false }, 'skip-training': { type: 'boolean', default: false } },
 });
 const PROMPT_TOKENS = 128;
 const NEW_TOKENS = 64;
@@ -96,6 +97,8 @@ async function main(): Promise<void> {
   const keystrokeSmall = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8 });
   log(`keystroke → 6-token suggestion, GPT-2 small shape: p50 ${keystrokeSmall.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${keystrokeSmall.withoutReuse.medianMs.toFixed(0)} ms without`);
 
+  // Training last: its cases run in child processes (wasm's heap never shrinks) and take minutes.
+  const training = values['skip-training'] ? null : await benchTraining({ backend: values.backend, steps: values.quick ? 1 : 2, log });
 
   const result = {
     bench: 'engine',
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
     tensors_after_decode: tensorsAfter,
     keystroke_tiny_p50_ms: { reuse: round(keystroke.withReuse.medianMs), no_reuse: round(keystroke.withoutReuse.medianMs) },
     keystroke_gpt2_small_p50_ms: { reuse: round(keystrokeSmall.withReuse.medianMs), no_reuse: round(keystrokeSmall.withoutReuse.medianMs) },
+    ...(training ? trainBenchFields(training) : {}),
     // This machine is shared: the load average says how much the numbers above were disturbed.
     load_average_1m: round(loadavg()[0]!, 2),
   };

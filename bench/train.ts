@@ -3,7 +3,7 @@
  * GPT-2-small-shaped model (random weights) and on a small GPT-2 (4 layers, 256 wide, GPT-2 vocabulary,
  * ~16M parameters — for scale, PyTorch on the 2-core dev machine trains that at ~500 tokens/s, 2 threads).
  *
- * Each case runs the real trainer (`runTraining`) for one warm-up step (kernel set-up, weight packing) and
+ * Each case runs in its own process, with the real trainer (`runTraining`), for one warm-up step (kernel set-up, weight packing) and
  * then `steps` timed steps; tokens/s is over the timed steps only. Random weights train as fast as real
  * ones, so no download is needed. Full fine-tuning of GPT-2 small needs weights + gradients + two AdamW
  * moments (~2 GB) plus activations inside wasm's 4 GiB heap; if that fails the case reports null and why.
@@ -15,7 +15,8 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
@@ -31,7 +32,7 @@ import { runTraining } from '../worker/train/trainer.js';
 import { ensureGpt2SmallRandom, repoRoot } from './random-checkpoint.js';
 
 export interface TrainBenchOptions {
-  /** Backend choice, as `initBackend` takes it (default wasm). */
+  /** Backend choice, as `initBackend` takes it (default wasm); the cases run in child processes with it. */
   backend?: string;
   /** Timed optimizer steps per case, after one warm-up step (default 2). */
   steps?: number;
@@ -43,6 +44,8 @@ export interface TrainBenchOptions {
 export interface TrainCaseResult {
   model: 'gpt2-small' | 'small-16m';
   method: TrainingMethod;
+  /** Blocks per forward pass; an optimizer step is always 4 blocks (micro-batches accumulated). */
+  microBatch: number;
   parameters: number;
   trainableParameters: number;
   /** Training tokens per second over the timed steps; null when the case could not run. */
@@ -54,7 +57,7 @@ export interface TrainCaseResult {
   peakTensorMiB: number | null;
   /** Largest resident set size sampled after a step of this case. */
   peakSampledRssMiB: number | null;
-  /** The process's peak RSS so far (monotonic: it covers this case and every one before it). */
+  /** Peak RSS of the process that ran this case (and only it). */
   processPeakRssMiB: number;
   error: string | null;
 }
@@ -65,7 +68,7 @@ export interface TrainBenchResult {
   blockSize: number;
   steps: number;
   cases: TrainCaseResult[];
-  /** The process's peak RSS at the end. */
+  /** The largest peak RSS of any case. */
   peakRssMiB: number;
   loadAverage1m: number;
 }
@@ -91,10 +94,12 @@ async function trainCase(
   load: () => Promise<{ config: GPT2Config; params: Record<string, tf.Tensor>; dispose: () => void }>,
   steps: number,
   text: string,
+  microBatch: number,
 ): Promise<TrainCaseResult> {
   const result: TrainCaseResult = {
     model: label,
     method,
+    microBatch,
     parameters: 0,
     trainableParameters: 0,
     tokensPerSecond: null,
@@ -113,8 +118,8 @@ async function trainCase(
       {
         method,
         blockSize: BLOCK,
-        batchSize: BATCH,
-        gradAccumSteps: 1,
+        batchSize: microBatch,
+        gradAccumSteps: BATCH / microBatch,
         maxSteps: steps + 1,
         epochs: 100,
         heldOutFraction: 0,
@@ -160,6 +165,9 @@ async function trainCase(
   } catch (error) {
     // Most likely wasm's heap (at most 4 GiB) running out: a result, not a crash of the whole benchmark.
     result.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    if (/Aborted\(\)|out of memory|Cannot enlarge memory/i.test(result.error)) {
+      result.error += ` (wasm's heap, at most 4 GiB, ran out; peak RSS ${peakRssMiB()} MiB)`;
+    }
     result.tokensPerSecond = null;
   } finally {
     (model as { dispose: () => void } | null)?.dispose();
@@ -168,38 +176,91 @@ async function trainCase(
   return result;
 }
 
+export type TrainCaseName = `${TrainCaseResult['model']}:${TrainingMethod}`;
+// Smallest first; GPT-2 small's full fine-tuning is the case most likely to exhaust wasm's heap.
+const CASES: TrainCaseName[] = ['small-16m:lora', 'small-16m:full', 'gpt2-small:lora', 'gpt2-small:full'];
+/**
+ * GPT-2 small with 4 blocks in one forward pass exhausts wasm's 4 GiB heap even for LoRA (measured: abort
+ * at ~4.2 GB RSS), so its 4-block steps are accumulated from smaller micro-batches — the same update.
+ */
+const MICRO_BATCH: Record<TrainCaseName, number> = { 'small-16m:lora': 4, 'small-16m:full': 4, 'gpt2-small:lora': 2, 'gpt2-small:full': 2 };
+
+/**
+ * Each case runs in a child process: wasm's heap only grows (a case's peak would carry into the next),
+ * a wasm abort leaves the module unusable, and a child's peak RSS is that case's alone.
+ */
 export async function benchTraining(opts: TrainBenchOptions = {}): Promise<TrainBenchResult> {
   const steps = opts.steps ?? 2;
+  const backend = opts.backend ?? 'wasm';
   const log = opts.log ?? ((line: string) => console.log(line));
-  await initBackend(opts.backend ?? 'wasm'); // a no-op when that backend is already up
-  const text = benchText((steps + 1) * BATCH * (BLOCK + 1));
-  const small = async () => {
-    const m = createRandomModel(SMALL_16M, 1);
-    return { config: m.config, params: paramMapOf(m.params), dispose: () => m.dispose() };
-  };
-  const gpt2Small = async () => {
-    const m = await loadModel(await ensureGpt2SmallRandom());
-    return { config: m.config, params: paramMapOf(m.params), dispose: () => m.dispose() };
-  };
-  // Smallest first, and the case most likely to exhaust the heap last, so that the process's monotonic
-  // peak RSS after each case says something about that case and a failure cannot spoil the others.
-  const plan: [TrainCaseResult['model'], TrainingMethod, typeof small][] = [
-    ['small-16m', 'lora', small],
-    ['small-16m', 'full', small],
-  ];
-  if (!opts.skipGpt2Small) plan.push(['gpt2-small', 'lora', gpt2Small], ['gpt2-small', 'full', gpt2Small]);
-
   const cases: TrainCaseResult[] = [];
-  for (const [label, method, load] of plan) {
-    const c = await trainCase(label, method, load, steps, text);
+  for (const name of CASES.filter((c) => !(opts.skipGpt2Small && c.startsWith('gpt2-small')))) {
+    const c = await runCaseInChild(name, steps, backend);
     cases.push(c);
     const speed = c.tokensPerSecond === null ? `failed (${c.error})` : `${c.tokensPerSecond} tokens/s (steps ${c.stepMs.join(', ')} ms; warm-up ${c.warmupStepMs} ms)`;
     log(
-      `train ${method} ${label} (${(c.trainableParameters / 1e6).toFixed(2)}M of ${(c.parameters / 1e6).toFixed(1)}M params trained), batch ${BATCH}×${BLOCK}: ${speed}; ` +
-        `tensors ≤ ${c.peakTensorMiB ?? '?'} MiB, RSS ≤ ${c.peakSampledRssMiB ?? '?'} MiB sampled, process peak ${c.processPeakRssMiB} MiB`,
+      `train ${c.method} ${c.model} (${(c.trainableParameters / 1e6).toFixed(2)}M of ${(c.parameters / 1e6).toFixed(1)}M params trained), batch ${BATCH}×${BLOCK} (micro-batch ${c.microBatch}): ${speed}; ` +
+        `tensors ≤ ${c.peakTensorMiB ?? '?'} MiB between steps, peak RSS ${c.processPeakRssMiB} MiB`,
     );
   }
-  return { backend: tf.getBackend(), batchSize: BATCH, blockSize: BLOCK, steps, cases, peakRssMiB: peakRssMiB(), loadAverage1m: Math.round(loadavg()[0]! * 100) / 100 };
+  return {
+    backend,
+    batchSize: BATCH,
+    blockSize: BLOCK,
+    steps,
+    cases,
+    peakRssMiB: Math.max(0, ...cases.map((c) => c.processPeakRssMiB)),
+    loadAverage1m: Math.round(loadavg()[0]! * 100) / 100,
+  };
+}
+
+async function runCaseInChild(name: TrainCaseName, steps: number, backend: string): Promise<TrainCaseResult> {
+  const [model, method] = name.split(':') as [TrainCaseResult['model'], TrainingMethod];
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--case', name, '--steps', String(steps), '--backend', backend];
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
+    execFile(process.execPath, args, { maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) =>
+      resolve({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? 1) : 0 }),
+    );
+  });
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as TrainCaseResult;
+  } catch {
+    const tail = (stderr.trim() || stdout.trim()).split('\n').slice(-3).join(' | ');
+    return {
+      model,
+      method,
+      microBatch: MICRO_BATCH[name],
+      parameters: 0,
+      trainableParameters: 0,
+      tokensPerSecond: null,
+      stepMs: [],
+      warmupStepMs: null,
+      peakTensorMiB: null,
+      peakSampledRssMiB: null,
+      processPeakRssMiB: 0,
+      error: `the benchmark process exited with ${code}: ${tail}`,
+    };
+  }
+}
+
+/** One case in this process (the child side of `benchTraining`). */
+export async function benchTrainingCase(name: TrainCaseName, steps: number, backend = 'wasm', microBatch = MICRO_BATCH[name]): Promise<TrainCaseResult> {
+  if (![1, 2, 4].includes(microBatch)) throw new Error(`micro-batch must be 1, 2 or 4, got ${microBatch}`);
+  if (!CASES.includes(name)) throw new Error(`unknown case "${name}"; one of ${CASES.join(', ')}`);
+  await initBackend(backend);
+  const [model, method] = name.split(':') as [TrainCaseResult['model'], TrainingMethod];
+  const load =
+    model === 'small-16m'
+      ? async () => {
+          const m = createRandomModel(SMALL_16M, 1);
+          return { config: m.config, params: paramMapOf(m.params), dispose: () => m.dispose() };
+        }
+      : async () => {
+          const m = await loadModel(await ensureGpt2SmallRandom());
+          return { config: m.config, params: paramMapOf(m.params), dispose: () => m.dispose() };
+        };
+  return trainCase(model, method, load, steps, benchText((steps + 1) * BATCH * (BLOCK + 1)), microBatch);
 }
 
 /** The `train_*` fields `npm run bench` adds to its JSON line. */
@@ -220,10 +281,17 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
       backend: { type: 'string', default: 'wasm' },
       steps: { type: 'string', default: '2' },
       'skip-gpt2-small': { type: 'boolean', default: false },
+      case: { type: 'string' },
+      'micro-batch': { type: 'string' },
     },
   });
-  const backend = await initBackend(values.backend);
-  console.log(`backend: ${backend.name} (${backend.reason})`);
-  const result = await benchTraining({ steps: Number(values.steps), skipGpt2Small: values['skip-gpt2-small'] });
-  console.log(JSON.stringify({ bench: 'train', ...trainBenchFields(result), load_average_1m: result.loadAverage1m, detail: result }));
+  const steps = Number(values.steps);
+  if (values.case) {
+    const micro = values['micro-batch'] === undefined ? undefined : Number(values['micro-batch']);
+    console.log(JSON.stringify(await benchTrainingCase(values.case as TrainCaseName, steps, values.backend, micro)));
+  } else {
+    console.log(`backend: ${values.backend}; each case in its own process`);
+    const result = await benchTraining({ steps, backend: values.backend, skipGpt2Small: values['skip-gpt2-small'] });
+    console.log(JSON.stringify({ bench: 'train', ...trainBenchFields(result), load_average_1m: result.loadAverage1m, detail: result }));
+  }
 }

@@ -6,6 +6,9 @@
  * decode step) and waits for it to wind down; a request still waiting when an even newer one arrives is
  * cancelled without running. The host also raises a shared counter, so the running job sees that it is
  * stale after its current step even if the loop has not let the message queue run yet.
+ *
+ * Template runs and tone classification for the side panel ("assists") have a lane of their own
+ * (./assist-job.ts), so that a suggestion never queues behind a 64-token rewrite.
  */
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -140,17 +143,17 @@ async function init(msg: InitMessage): Promise<void> {
   running?.controller.abort(CANCELLED);
   if (waiting !== null) cancelled(waiting);
   waiting = null;
-  engine = (async () => {
+  // Assists are held off from now on (not only once the old jobs end): an assist that started later would
+  // wait for this very engine while the reload waits for it.
+  engine = assists.exclusive(async () => {
     await jobs;
     await training.stop();
     const old = await previous?.catch(() => null);
-    return assists.exclusive(async () => {
-      old?.session.dispose();
-      if (old && old.model !== old.base) old.model.dispose();
-      old?.base.dispose();
-      return load(msg);
-    });
-  })();
+    old?.session.dispose();
+    if (old && old.model !== old.base) old.model.dispose();
+    old?.base.dispose();
+    return load(msg);
+  });
   try {
     await engine;
   } catch (err) {

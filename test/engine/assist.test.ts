@@ -103,3 +103,28 @@ test('tone classification answers probabilities over the labels, calibrated on r
   const memory = await host.memory();
   assert.ok(memory.numTensors >= 0);
 });
+
+test('a reload of the model during an assist cancels it, and assists work on the new model', async () => {
+  const events: AssistEvent[] = [];
+  const ended = new Promise<void>((resolve) => {
+    host.assist({ requestId: 'long', template, text: 'one two', options: { maxNewTokens: 20, doSample: false, eosTokenId: null, debugStepDelayMs: 40 } }, (event) => {
+      events.push(event);
+      if (event.type !== 'delta') resolve();
+    });
+  });
+  // Once it streams, reload; and ask for another assist at once, while the reload is under way.
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (events.length > 0) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 5);
+  });
+  const reloaded = host.start(modelDir, { backend: 'wasm' });
+  const after = assist({ requestId: 'after-reload' });
+  await ended;
+  assert.equal(last(events).type, 'cancelled');
+  assert.equal((await reloaded).state, 'ready');
+  assert.equal(last(await after).type, 'done');
+});

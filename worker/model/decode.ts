@@ -1,11 +1,11 @@
 /**
- * The GPT-2 decode step (one new token per sequence), computed below the tf engine on backends whose memory we
+ * The GPT-2 decode step (one or a few new tokens per sequence after the cached ones), computed below the tf engine on backends whose memory we
  * can read (kernels/backend-memory.ts): the 49 matrix products go through the backend's own fused matrix
  * kernel (XNNPACK on wasm), everything between them is a loop over backend memory (kernels/host-ops.ts), and
  * the new keys and values are written into the KV cache's buffers in place.
  *
  * Per layer that is 4 matrix products and 4 small loops (add + layer norm, attention, add + layer norm, GELU)
- * instead of ~40 tf ops. The result equals `gpt2Forward` to float32 rounding (test/model/decode.test.ts).
+ * instead of ~58 engine kernels. The result equals `gpt2Forward` to float32 rounding (test/model/decode.test.ts).
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { currentBackendMemory, reshaped, type BackendMemory } from './kernels/backend-memory.js';
@@ -20,8 +20,12 @@ import {
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
 
-/** Off: every forward pass takes the tf-op path (for A/B measurements and for ruling the decode step out). */
-export const decodePath = { enabled: true };
+/**
+ * Off: every forward pass takes the tf-op path (for A/B measurements and for ruling the decode step out).
+ * `INKLING_DECODE_PATH=off` starts it off, which reaches engine worker threads too.
+ */
+export const DECODE_PATH_ENV = 'INKLING_DECODE_PATH';
+export const decodePath = { enabled: globalThis.process?.env?.[DECODE_PATH_ENV] !== 'off' };
 
 interface Linear3d {
   /** The weight seen as [1, in, out], the shape the matrix kernel takes (no copy). */

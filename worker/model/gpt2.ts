@@ -251,9 +251,9 @@ export function paramTensors(params: GPT2Params): tf.Tensor[] {
 
 /**
  * New positions per row up to which GPT2Model uses the decode step (decode.ts) rather than the tf-op path:
- * the typing case (a few new tokens after a cached prefix) runs at the cost of one token. Longer inputs
- * (prompts) keep the tf-op path, whose head-by-head attention is faster there than the step's JavaScript
- * attention loop.
+ * the typing case (a few new tokens after a cached prefix) then costs about one token's weight reads.
+ * Prompts keep the tf-op path: its head-by-head attention runs in wasm, the step's attention is a
+ * JavaScript loop whose cost grows with new × cached positions (long inputs not yet measured against it).
  */
 const DECODER_MAX_TIME = 16;
 
@@ -261,7 +261,7 @@ const DECODER_MAX_TIME = 16;
 export class GPT2Model implements LanguageModel {
   readonly weightBytes: number;
   private disposed = false;
-  /** The fast single-token path, where the model allows it (see decode.ts). */
+  /** The fast path for a few new tokens, where the model allows it (see decode.ts). */
   private readonly decoder: GPT2Decoder | null;
 
   constructor(
@@ -310,9 +310,7 @@ export class GPT2Model implements LanguageModel {
   /** The new tokens through GPT2Decoder, or null where the current backend cannot run it. */
   private decodeStep(tokens: number[][], cache: GPT2KvCache, allPositions: boolean): tf.Tensor | null {
     const decoder = this.decoder!;
-    const before = cache.buffers();
-    if (before && !decoder.memoryFor(before)) return null;
-    if (!before && !decoder.memoryFor([])) return null;
+    if (!decoder.memoryFor(cache.buffers() ?? [])) return null;
     const { nLayer, nHead, nEmbd, nPositions } = this.config;
     cache.reserve(tokens[0].length, nPositions, { nLayer, nHead, headDim: nEmbd / nHead });
     const kv = cache.buffers()!;

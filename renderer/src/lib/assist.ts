@@ -41,6 +41,13 @@ export interface SelectionRange {
   text: string;
 }
 
+/** "Classify tone" on a selection: scoring (result null), scored, or failed. */
+export interface ToneView {
+  text: string;
+  result: ToneResult | null;
+  error: string | null;
+}
+
 export type RunStatus = 'streaming' | 'done' | 'cancelled' | 'error';
 
 export interface AssistRun {

@@ -42,6 +42,9 @@
     stopAtSentenceEnd: true,
     suggestionsEnabled: true,
     checkForUpdates: false,
+    toneLabels: ['formal', 'casual', 'neutral'],
+    toneTemplate: 'Text: {text}\nTone:',
+    toneCalibrate: true,
   };
 
   let engine = {
@@ -224,5 +227,26 @@
       statusListeners.add(listener);
       return () => statusListeners.delete(listener);
     },
+    // Assist: no templates, a canned tone; runs answer with an error (the UI tests do not use them).
+    async listTemplates() {
+      return later([]);
+    },
+    async runTemplate(request) {
+      setTimeout(() => {
+        for (const listener of assistListeners) listener({ requestId: request.requestId, type: 'error', error: { code: 'MOCK', message: 'not in the mock' } });
+      }, 0);
+      return later(undefined);
+    },
+    async cancelAssist() {
+      return later(undefined);
+    },
+    async classifyTone() {
+      return later({ label: 'neutral', calibrated: true, scores: [{ label: 'neutral', probability: 1, uncalibratedProbability: 1 }] });
+    },
+    onAssist(listener) {
+      assistListeners.add(listener);
+      return () => assistListeners.delete(listener);
+    },
   };
+  const assistListeners = new Set();
 })();
