@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseIntOption, UsageError } from './cli/args.js';
-import type { ApiHandlers, CompletionEvent, EngineStatus } from './ipc/contract.js';
+import { API_METHODS, type ApiHandlers, type ApiMethodName, type CompletionEvent, type EngineStatus } from './ipc/contract.js';
+import { BUNDLED_MODEL_ID, createModelHandlers, startingModel } from './ipc/model-handlers.js';
 import { createEventBus, type ApiEventBus } from './ipc/events.js';
 import { createApiHandlers, type ApiEngine } from './ipc/handlers.js';
 import { EngineHost } from './engine/host.js';
@@ -118,6 +119,10 @@ export interface AppParts {
   openStore?: (dataDir: string) => OpenedStore;
   /** Builds and starts the engine for a model folder. */
   startEngine?: (modelDir: string, backend: string | null) => AppEngine;
+  /** The default model shipped with the app (default: `defaultModelDir()`); null for none. */
+  bundledModelDir?: string | null;
+  /** Hub address for model downloads (default: INKLING_HUB_URL, else huggingface.co). */
+  hubBase?: string;
 }
 
 /** Stands in for the engine when there is no model: its status and every completion say what to do. */
@@ -142,50 +147,126 @@ function startEngineHost(modelDir: string, backend: string | null): AppEngine {
 }
 
 function modelProblem(modelDir: string | null): { code: string; message: string } | null {
-  if (modelDir === null) return { code: 'NO_MODEL', message: 'no model found; pass --model DIR' };
+  if (modelDir === null) return { code: 'NO_MODEL', message: 'no model found; import or download one under Models, or pass --model DIR' };
   if (!existsSync(modelDir) || !statSync(modelDir).isDirectory()) {
     return { code: 'NO_MODEL', message: `the model folder ${modelDir} does not exist; pass --model DIR` };
   }
   return null;
 }
 
+/** Every API method, answered by whichever handlers the current model's runtime built. */
+function delegatingHandlers(current: () => ApiHandlers): ApiHandlers {
+  const handlers = {} as Record<ApiMethodName, (...args: unknown[]) => unknown>;
+  for (const method of API_METHODS) {
+    handlers[method] = (...args: unknown[]) => (current()[method] as (...a: unknown[]) => unknown)(...args);
+  }
+  return handlers as unknown as ApiHandlers;
+}
+
+/** The engine and what depends on it; rebuilt when the user switches models. */
+interface Runtime {
+  engine: AppEngine;
+  finetune: FinetuneService | null;
+  handlers: ApiHandlers;
+  stop(): Promise<void>;
+}
+
 export async function createApp(config: AppConfig, parts: AppParts = {}): Promise<App> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = (parts.openStore ?? openStore)(config.dataDir);
   const events = createEventBus();
+  const bundledDir = parts.bundledModelDir !== undefined ? parts.bundledModelDir : defaultModelDir();
+  const modelsDir = path.join(config.dataDir, 'models');
 
-  const problem = modelProblem(config.modelDir);
-  let engine: AppEngine;
-  let offStatus = () => {};
-  try {
+  // An explicit --model / INKLING_MODEL wins; otherwise the model chosen in the model manager, else the default.
+  let activeId: string | null = null;
+  let modelDir = config.modelDir;
+  const explicit = config.modelDir !== null && (bundledDir === null || path.resolve(config.modelDir) !== path.resolve(bundledDir));
+  if (!explicit) {
+    try {
+      const chosen = await startingModel(store.modelRegistry, bundledDir);
+      if (chosen !== null) ({ id: activeId, folder: modelDir } = chosen);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  function boot(dir: string | null): Runtime {
+    const problem = modelProblem(dir);
+    let engine: AppEngine;
+    let offStatus = () => {};
     if (problem !== null) {
       engine = unavailableEngine(problem.code, problem.message);
+      events.emit('engineStatus', engine.status());
     } else {
       // Loading is asynchronous, so subscribing right after the start misses at most the synchronous
       // first state, which the explicit emit below repeats.
       const start = parts.startEngine ?? startEngineHost;
-      engine = start(config.modelDir!, config.backend);
+      engine = start(dir!, config.backend);
       offStatus = engine.on('status', (status) => events.emit('engineStatus', status));
       events.emit('engineStatus', engine.status());
     }
+    // Fine-tuning runs in the engine worker, so it exists only with a model (and an engine that trains).
+    let finetune: FinetuneService | null = null;
+    if (problem === null && isFinetuneEngine(engine)) {
+      finetune = new FinetuneService({
+        store,
+        engine,
+        emit: (run) => events.emit('finetune', run),
+        modelName: path.basename(dir!),
+        dataDir: config.dataDir,
+      });
+      void finetune.restoreActiveStyle();
+    }
+    const handlers = createApiHandlers({ store, engine, events, finetune, templates: store.templates ?? null, models: modelHandlers });
+    return {
+      engine,
+      finetune,
+      handlers,
+      async stop() {
+        offStatus();
+        // A run in training saves its last step before the engine goes.
+        await finetune?.suspend();
+        await engine.stop();
+      },
+    };
+  }
+
+  let switching: Promise<void> = Promise.resolve();
+  const modelHandlers = createModelHandlers({
+    registry: store.modelRegistry,
+    modelsDir,
+    bundledDir,
+    hubBase: parts.hubBase ?? (process.env.INKLING_HUB_URL || undefined),
+    emit: (event) => events.emit('models', event),
+    activeId: () => activeId,
+    switchModel(folder) {
+      // One switch at a time; the old engine stops before the new one starts (memory for one model only).
+      const next = switching.then(async () => {
+        await runtime.stop();
+        runtime = boot(folder);
+        activeId = idForFolder(folder);
+      });
+      switching = next.catch(() => {});
+      return next;
+    },
+  });
+  const idForFolder = (folder: string): string | null => {
+    if (bundledDir !== null && path.resolve(folder) === path.resolve(bundledDir)) return BUNDLED_MODEL_ID;
+    return store.modelRegistry.list().find((m) => path.resolve(m.folder) === path.resolve(folder))?.id ?? null;
+  };
+
+  // A --model folder that happens to be a registered model shows as active in the list too.
+  if (activeId === null && modelDir !== null) activeId = idForFolder(modelDir);
+  let runtime: Runtime;
+  try {
+    runtime = boot(modelDir);
   } catch (err) {
     store.close();
     throw err;
   }
-
-  // Fine-tuning runs in the engine worker, so it exists only with a model (and an engine that trains).
-  let finetune: FinetuneService | null = null;
-  if (problem === null && isFinetuneEngine(engine)) {
-    finetune = new FinetuneService({
-      store,
-      engine,
-      emit: (run) => events.emit('finetune', run),
-      modelName: path.basename(config.modelDir!),
-      dataDir: config.dataDir,
-    });
-    void finetune.restoreActiveStyle();
-  }
-  const handlers = createApiHandlers({ store, engine, events, finetune, templates: store.templates ?? null });
+  const handlers = delegatingHandlers(() => runtime.handlers);
   let closed: Promise<void> | null = null;
   return {
     config,
@@ -193,11 +274,9 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
     events,
     close() {
       closed ??= (async () => {
-        offStatus();
         try {
-          // A run in training saves its last step before the engine goes.
-          await finetune?.suspend();
-          await engine.stop();
+          await switching;
+          await runtime.stop();
         } finally {
           store.close();
         }

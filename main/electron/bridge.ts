@@ -43,5 +43,6 @@ export function createInklingApi(ipc: IpcRendererLike): InklingApi {
     onEngineStatus: (listener) => subscribe('engineStatus', listener),
     onFinetune: (listener) => subscribe('finetune', listener),
     onAssist: (listener) => subscribe('assist', listener),
+    onModels: (listener) => subscribe('models', listener),
   };
 }

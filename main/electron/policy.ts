@@ -111,7 +111,7 @@ export interface WebContentsLike {
   isDestroyed(): boolean;
 }
 
-const PUSHED_EVENTS: readonly ApiEventName[] = ['completion', 'engineStatus', 'finetune', 'assist'];
+const PUSHED_EVENTS: readonly ApiEventName[] = ['completion', 'engineStatus', 'finetune', 'assist', 'models'];
 
 /** Forwards every API event to one window; returns the unsubscribe function (call it when the window closes). */
 export function pushEvents(events: Pick<ApiEventBus, 'on'>, contents: WebContentsLike): () => void {

@@ -255,6 +255,65 @@ export interface ToneResult {
   calibrated: boolean;
 }
 
+// ---- model manager: the base models (bundled default, imported, downloaded) ----
+
+export type ModelSource = 'bundled' | 'imported' | 'downloaded';
+
+export interface ModelInfo {
+  /** 'bundled' for the default model shipped with the app; otherwise the registry's id. */
+  id: string;
+  name: string;
+  source: ModelSource;
+  /** Where it came from: the imported folder or file, the hub repository; null for the bundled model. */
+  origin: string | null;
+  /** e.g. "12 layers × 768, 12 heads, context 1024, vocabulary 50257". */
+  shape: string;
+  parameters: number;
+  /** Bytes on disk. */
+  sizeBytes: number;
+  /** Bytes the loaded model needs in memory (estimate). */
+  memoryBytes: number;
+  /** The model suggestions come from now. */
+  active: boolean;
+  createdAt: number | null;
+}
+
+/** What an import would bring in, checked before anything is copied. */
+export interface ModelInspection {
+  source: string;
+  suggestedName: string;
+  releasedAs: string | null;
+  shape: string;
+  parameters: number;
+  dtypes: string[];
+  sizeBytes: number;
+  memoryBytes: number;
+  tokenizerFiles: string[];
+}
+
+/** A GPT-2 checkpoint offered for download. */
+export interface ModelDownloadOption {
+  repo: string;
+  label: string;
+  approxBytes: number;
+  /** Already downloaded. */
+  installed: boolean;
+}
+
+/** Progress of an import or a download; `done`/`error`/`cancelled` end it. */
+export interface ModelProgressEvent {
+  /** The import's source path or the download's repository. */
+  jobId: string;
+  kind: 'import' | 'download';
+  state: 'running' | 'done' | 'error' | 'cancelled';
+  bytes: number;
+  totalBytes: number | null;
+  /** The file being copied or downloaded. */
+  file?: string;
+  model?: ModelInfo;
+  error?: AppError;
+}
+
 /** What the renderer can call. Every method resolves or rejects with an Error whose message is `AppError.message`. */
 export interface InklingApi {
   listDocuments(query?: string): Promise<DocumentSummary[]>;
@@ -309,10 +368,27 @@ export interface InklingApi {
   /** Scores the text against the tone labels of the settings (zero-shot, calibrated when the settings say so). */
   classifyTone(text: string): Promise<ToneResult>;
   onAssist(listener: (event: AssistEvent) => void): () => void;
+
+  /** The bundled default (when this build has one), then imported and downloaded models, newest first. */
+  listModels(): Promise<ModelInfo[]>;
+  /** Validates a GPT-2 folder or .safetensors file on the machine running main; copies nothing. */
+  inspectModel(path: string): Promise<ModelInspection>;
+  /** Copies a validated checkpoint into the data folder and registers it; progress through `onModels`. */
+  importModel(path: string, name?: string): Promise<ModelInfo>;
+  /** The GPT-2 sizes offered for download. */
+  listModelDownloads(): Promise<ModelDownloadOption[]>;
+  /** Downloads a GPT-2 checkpoint from the hub; progress through `onModels`; resumes an interrupted one. */
+  downloadModel(repo: string): Promise<ModelInfo>;
+  cancelDownload(repo: string): Promise<void>;
+  /** Restarts the engine on this model and remembers it for the next start; resolves with the list. */
+  activateModel(id: string): Promise<ModelInfo[]>;
+  /** Deletes an imported or downloaded model (not the active one, not the bundled default). */
+  deleteModel(id: string): Promise<void>;
+  onModels(listener: (event: ModelProgressEvent) => void): () => void;
 }
 
 /** The request/response half of the API: the methods main answers. */
-export type ApiMethodName = Exclude<keyof InklingApi, 'onCompletion' | 'onEngineStatus' | 'onFinetune' | 'onAssist'>;
+export type ApiMethodName = Exclude<keyof InklingApi, 'onCompletion' | 'onEngineStatus' | 'onFinetune' | 'onAssist' | 'onModels'>;
 export type ApiHandlers = { [K in ApiMethodName]: InklingApi[K] };
 
 /** Events main pushes to the renderer. */
@@ -321,6 +397,7 @@ export interface ApiEvents {
   engineStatus: EngineStatus;
   finetune: FinetuneRun;
   assist: AssistEvent;
+  models: ModelProgressEvent;
 }
 export type ApiEventName = keyof ApiEvents;
 
@@ -357,6 +434,14 @@ export const API_METHODS: readonly ApiMethodName[] = [
   'runTemplate',
   'cancelAssist',
   'classifyTone',
+  'listModels',
+  'inspectModel',
+  'importModel',
+  'listModelDownloads',
+  'downloadModel',
+  'cancelDownload',
+  'activateModel',
+  'deleteModel',
 ] as const;
 
 /** Electron IPC channel names: one per method, one per event. */

@@ -23,6 +23,7 @@ import type { SettingsPatch } from '../store/index.js';
 import { completionRequest, id, integer, LIMITS, optional, settingsPatch, string } from './validate.js';
 import { finetuneRequest } from './validate-finetune.js';
 import { createAssistHandlers, isAssistEngine, type ApiTemplates } from './assist-handlers.js';
+import type { ModelHandlers } from './model-handlers.js';
 
 /** The part of the store (main/store) the API uses. */
 export interface ApiStore {
@@ -68,6 +69,24 @@ export interface HandlerParts {
   finetune?: ApiFinetune | null;
   /** Prompt templates (the store's); without them the template methods answer NOT_AVAILABLE. */
   templates?: ApiTemplates | null;
+  /** The model manager (main/ipc/model-handlers.ts); without it the list is empty and changes answer NOT_AVAILABLE. */
+  models?: ModelHandlers | null;
+}
+
+function noModelManager(): ModelHandlers {
+  const unavailable = async (): Promise<never> => {
+    throw new ApiError('NOT_AVAILABLE', 'the model manager is not available here');
+  };
+  return {
+    listModels: async () => [],
+    inspectModel: unavailable,
+    importModel: unavailable,
+    listModelDownloads: async () => [],
+    downloadModel: unavailable,
+    cancelDownload: async () => {},
+    activateModel: unavailable,
+    deleteModel: unavailable,
+  };
 }
 
 /** The contract's shape only: the engine's `done` carries timings the renderer has no use for. */
@@ -79,7 +98,7 @@ function contractEvent(event: CompletionEvent): CompletionEvent {
 
 const MAX_REVISION_ID = Number.MAX_SAFE_INTEGER;
 
-export function createApiHandlers({ store, engine, events, finetune = null, templates = null }: HandlerParts): ApiHandlers {
+export function createApiHandlers({ store, engine, events, finetune = null, templates = null, models = null }: HandlerParts): ApiHandlers {
   const training = (): ApiFinetune => {
     if (finetune === null) {
       const status = engine.status();
@@ -99,6 +118,7 @@ export function createApiHandlers({ store, engine, events, finetune = null, temp
   });
   return {
     ...assist,
+    ...(models ?? noModelManager()),
     async listDocuments(query) {
       return store.listDocuments(optional(string(LIMITS.queryChars))(query, 'query'));
     },

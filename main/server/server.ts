@@ -25,7 +25,7 @@ export const DEFAULT_STATIC_DIR = path.join(appRoot(), 'dist', 'renderer');
 
 /** Larger than the biggest document the handlers accept once JSON-escaped; `ws` closes the socket beyond it. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const PUSHED_EVENTS: readonly ApiEventName[] = ['completion', 'engineStatus', 'finetune', 'assist'];
+const PUSHED_EVENTS: readonly ApiEventName[] = ['completion', 'engineStatus', 'finetune', 'assist', 'models'];
 
 export interface ServerOptions {
   handlers: ApiHandlers;

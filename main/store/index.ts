@@ -6,6 +6,7 @@ import { DEFAULT_REVISION_POLICY, type RevisionPolicy } from './revision-policy.
 import { createSettingsStore, type SettingsPatch } from './settings.js';
 import { createFinetuneStore, type FinetuneStore } from './finetune.js';
 import { createTemplateStore, type TemplateStore } from './templates.js';
+import { createModelRegistry, type ModelRegistry } from './model-registry.js';
 
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { DB_FILE_NAME, type RecoveredDatabase } from './database.js';
@@ -15,6 +16,7 @@ export { DEFAULT_TITLE, type DocumentPatch, type RevisionFull } from './document
 export { StoreCheckpointSink, FINETUNE_STATES, mergePoints, type FinetuneStore, type NewRun, type RunPatch, type StyleWeights } from './finetune.js';
 export { DEFAULT_REVISION_POLICY, type RevisionPolicy } from './revision-policy.js';
 export { TEMPLATE_LIMITS, type TemplateStore } from './templates.js';
+export type { ModelRegistry, RegisteredModel } from './model-registry.js';
 export {
   CHUNK_BYTES,
   MODEL_KINDS,
@@ -90,6 +92,8 @@ export interface OpenedStore {
   readonly finetune: FinetuneStore;
   /** Prompt templates (rewrite, translate); the built-in ones are seeded when the store opens. */
   readonly templates: TemplateStore;
+  /** Base models kept as folders under the data folder, and which one the app starts on. */
+  readonly modelRegistry: ModelRegistry;
 
   /** Checkpoints the WAL into the database file and closes it. Calling it again does nothing. */
   close(): void;
@@ -107,6 +111,7 @@ export function openStore(dataDir: string, opts: StoreOptions = {}): OpenedStore
     const finetune = createFinetuneStore(db, now, modelStore);
     const templates = createTemplateStore(db, now);
     templates.seed();
+    const modelRegistry = createModelRegistry(db);
 
     models.deleteIncomplete();
     // Space left free by a crash mid-import or an interrupted delete; in the background, in small steps.
@@ -134,6 +139,7 @@ export function openStore(dataDir: string, opts: StoreOptions = {}): OpenedStore
       models: modelStore,
       finetune,
       templates,
+      modelRegistry,
       close() {
         if (!db.open) return;
         db.pragma('optimize');

@@ -165,6 +165,33 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'model registry (base models kept as folders under <dataDir>/models)',
+    up(db) {
+      // The weights stay in their folder (the engine loads folders and memory-maps nothing from SQLite);
+      // the row records where they came from and the weights' sha256, checked before the model is loaded.
+      db.exec(`
+        CREATE TABLE model_registry (
+          id TEXT PRIMARY KEY NOT NULL,
+          name TEXT NOT NULL,
+          source TEXT NOT NULL,
+          origin TEXT,
+          folder TEXT NOT NULL,
+          shape TEXT NOT NULL,
+          parameters INTEGER NOT NULL,
+          size_bytes INTEGER NOT NULL,
+          memory_bytes INTEGER NOT NULL,
+          sha256 TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE TABLE app_state (
+          key TEXT PRIMARY KEY NOT NULL,
+          value TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

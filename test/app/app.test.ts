@@ -67,7 +67,7 @@ test('without a model the app runs and says so in the status and in every comple
   try {
     const status = await app.handlers.getEngineStatus();
     assert.equal(status.state, 'error');
-    assert.deepEqual(status.error, { code: 'NO_MODEL', message: 'no model found; pass --model DIR' });
+    assert.deepEqual(status.error, { code: 'NO_MODEL', message: 'no model found; import or download one under Models, or pass --model DIR' });
     const events: CompletionEvent[] = [];
     app.events.on('completion', (e) => events.push(e));
     await app.handlers.complete({ requestId: 'r', documentId: 'd', prefix: 'Hi' });

@@ -205,7 +205,7 @@ test('the bundled preload is one CommonJS script that requires only electron and
     assert.equal(exposed.length, 1);
     assert.equal(exposed[0]![0], 'inkling');
     const api = exposed[0]![1] as Record<string, unknown>;
-    assert.deepEqual(Object.keys(api).sort(), [...API_METHODS, 'onCompletion', 'onEngineStatus', 'onFinetune', 'onAssist'].sort());
+    assert.deepEqual(Object.keys(api).sort(), [...API_METHODS, 'onCompletion', 'onEngineStatus', 'onFinetune', 'onAssist', 'onModels'].sort());
     for (const value of Object.values(api)) assert.equal(typeof value, 'function');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,7 +20,8 @@ export interface InklingServer {
 export interface StartOptions {
   repoRoot: string;
   dataDir: string;
-  modelDir: string;
+  /** Null: no --model (the app starts on the model chosen in its model manager, or none). */
+  modelDir: string | null;
   /** A built renderer to serve (INKLING_RENDERER_DIR). */
   rendererDir: string;
   /** Where net-audit.mjs writes what the server tried to reach. */
@@ -55,8 +56,7 @@ export function startInkling(options: StartOptions): Promise<InklingServer> {
       '0',
       '--data',
       options.dataDir,
-      '--model',
-      options.modelDir,
+      ...(options.modelDir === null ? [] : ['--model', options.modelDir]),
     ],
     { cwd: options.repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -127,8 +127,10 @@ export function resolveTrainingOptions(options: TrainingOptions, config: GPT2Con
     stride: options.stride ?? blockSize,
     heldOutFraction: options.heldOutFraction ?? 0.1,
     maxHeldOutTokens: options.maxHeldOutTokens ?? 8192,
-    batchSize: options.batchSize ?? 2,
-    gradAccumSteps: options.gradAccumSteps ?? 4,
+    // One block per forward pass: on wasm a 128-token block of GPT-2 small already peaks near 3.3 GB (bench/train.ts);
+    // two abort at the 4 GiB heap. Accumulation keeps 8 blocks per optimizer step.
+    batchSize: options.batchSize ?? 1,
+    gradAccumSteps: options.gradAccumSteps ?? 8,
     learningRate: options.learningRate ?? preset.learningRate,
     minLearningRateRatio: options.minLearningRateRatio ?? 0.1,
     warmupSteps: options.warmupSteps ?? null,

@@ -10,6 +10,7 @@ import type {
   ApiMethodName,
   AppError,
   AssistEvent,
+  ModelProgressEvent,
   CompletionEvent,
   CompletionRequest,
   EngineStatus,
@@ -81,6 +82,7 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
   const statusListeners = new Set<(status: EngineStatus) => void>();
   const finetuneListeners = new Set<(run: FinetuneRun) => void>();
   const assistListeners = new Set<(event: AssistEvent) => void>();
+  const modelListeners = new Set<(event: ModelProgressEvent) => void>();
   const connectionListeners = new Set<(state: ConnectionState) => void>();
   /** Completions started and not yet finished, so a drop can end them with an error event. */
   const liveCompletions = new Set<string>();
@@ -185,6 +187,8 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
       for (const listener of finetuneListeners) safely(() => listener(payload as FinetuneRun));
     } else if (event === 'assist') {
       for (const listener of assistListeners) safely(() => listener(payload as AssistEvent));
+    } else if (event === 'models') {
+      for (const listener of modelListeners) safely(() => listener(payload as ModelProgressEvent));
     }
   }
 
@@ -279,6 +283,18 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
     onAssist(listener) {
       assistListeners.add(listener);
       return () => assistListeners.delete(listener);
+    },
+    listModels: () => invoke('listModels', []),
+    inspectModel: (path) => invoke('inspectModel', [path]),
+    importModel: (path, name) => invoke('importModel', name === undefined ? [path] : [path, name]),
+    listModelDownloads: () => invoke('listModelDownloads', []),
+    downloadModel: (repo) => invoke('downloadModel', [repo]),
+    cancelDownload: (repo) => invoke('cancelDownload', [repo]),
+    activateModel: (id) => invoke('activateModel', [id]),
+    deleteModel: (id) => invoke('deleteModel', [id]),
+    onModels(listener) {
+      modelListeners.add(listener);
+      return () => modelListeners.delete(listener);
     },
     onConnectionChange(listener) {
       connectionListeners.add(listener);

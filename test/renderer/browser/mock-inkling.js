@@ -247,6 +247,33 @@
       assistListeners.add(listener);
       return () => assistListeners.delete(listener);
     },
+    async listModels() {
+      return later([]);
+    },
+    async inspectModel() {
+      return Promise.reject(new Error('not in the mock'));
+    },
+    async importModel() {
+      return Promise.reject(new Error('not in the mock'));
+    },
+    async listModelDownloads() {
+      return later([]);
+    },
+    async downloadModel() {
+      return Promise.reject(new Error('not in the mock'));
+    },
+    async cancelDownload() {
+      return later(undefined);
+    },
+    async activateModel() {
+      return Promise.reject(new Error('not in the mock'));
+    },
+    async deleteModel() {
+      return Promise.reject(new Error('not in the mock'));
+    },
+    onModels() {
+      return () => {};
+    },
   };
   const assistListeners = new Set();
 })();
