@@ -27,25 +27,47 @@ export interface TrainingModel {
   params: ParamMap;
 }
 
-/** WebAssembly addresses 4 GiB; leave room for activations and the JavaScript side. */
+/** WebAssembly addresses 4 GiB; leave room for the JavaScript side. */
 const WASM_TRAINING_BYTES = 3.5 * 1024 ** 3;
+/**
+ * Activation memory of one training forward/backward, per token, layer and unit of width, in floats. Measured
+ * with bench/train.ts: one 128-token block of GPT-2 small peaks about 2 GiB above the weights on wasm (LoRA
+ * fits at 3.3 GiB; two blocks, or full fine-tuning, run out of the heap).
+ */
+const ACTIVATION_FLOATS_PER_TOKEN_LAYER_WIDTH = 420;
+
+export interface TrainingShape {
+  nLayer: number;
+  nEmbd: number;
+}
 
 /**
  * Refuses, before any work, a run whose tensors cannot fit the backend: the base weights, the trained ones
- * with their gradients and two AdamW moments, and (LoRA on wasm, up to GPT-2 small's size) the transposed
- * copies of the frozen weights the trainer keeps. Native backends use the machine's memory: not checked.
+ * with their gradients and two AdamW moments, (LoRA on wasm, up to GPT-2 small's size) the transposed copies
+ * of the frozen weights the trainer keeps, and the activations of one micro-batch. Native backends use the
+ * machine's memory: not checked.
  */
-export function checkTrainingFits(baseParameters: number, plan: Pick<TrainingPlan, 'method' | 'trainableParameters'>, backend: string): void {
+export function checkTrainingFits(
+  baseParameters: number,
+  plan: Pick<TrainingPlan, 'method' | 'trainableParameters' | 'batchSize' | 'blockSize'>,
+  backend: string,
+  shape: TrainingShape,
+): void {
   if (backend !== 'wasm') return;
   const transposes = plan.method === 'lora' && baseParameters <= 200e6 ? baseParameters : 0;
-  const bytes = 4 * (baseParameters + transposes + 4 * plan.trainableParameters);
+  const stateBytes = 4 * (baseParameters + transposes + 4 * plan.trainableParameters);
+  const activationBytes = 4 * ACTIVATION_FLOATS_PER_TOKEN_LAYER_WIDTH * plan.batchSize * plan.blockSize * shape.nLayer * shape.nEmbd;
+  const bytes = stateBytes + activationBytes;
   if (bytes > WASM_TRAINING_BYTES) {
     const gib = (bytes / 1024 ** 3).toFixed(1);
+    const wayOut =
+      stateBytes + activationBytes / plan.batchSize <= WASM_TRAINING_BYTES && plan.batchSize > 1
+        ? ': train one block per micro-batch (batch size 1, more accumulation steps)'
+        : plan.method === 'full'
+          ? ': choose LoRA, or a smaller model'
+          : ': choose a smaller model or shorter blocks';
     throw Object.assign(
-      new Error(
-        `training this model ${plan.method === 'full' ? 'fully' : 'with LoRA'} needs about ${gib} GiB, more than the WebAssembly backend's 4 GiB` +
-          (plan.method === 'full' ? ': choose LoRA, or a smaller model' : ': choose a smaller model'),
-      ),
+      new Error(`training this model ${plan.method === 'full' ? 'fully' : 'with LoRA'} needs about ${gib} GiB, more than the WebAssembly backend's 4 GiB${wayOut}`),
       { code: 'MODEL_TOO_LARGE' },
     );
   }
@@ -114,7 +136,7 @@ export class WorkerTraining {
 
   plan(model: TrainingModel, texts: TrainStartMessage['texts'], options: TrainingOptions) {
     const prepared = prepareTraining(texts, model.tokenizer, model.config, options);
-    checkTrainingFits(parameterCount(model.params), prepared.plan, tf.getBackend());
+    checkTrainingFits(parameterCount(model.params), prepared.plan, tf.getBackend(), model.config);
     return prepared;
   }
 
@@ -143,7 +165,7 @@ export class WorkerTraining {
       // A resumed run keeps the options it started with (the checkpoint's).
       const options: ResolvedTrainingOptions = msg.checkpoint?.meta.options ?? resolveTrainingOptions(msg.options, model.config);
       const { dataset, plan } = prepareTraining(msg.texts, model.tokenizer, model.config, options);
-      checkTrainingFits(parameterCount(model.params), plan, tf.getBackend());
+      checkTrainingFits(parameterCount(model.params), plan, tf.getBackend(), model.config);
       const result = await runTraining({
         config: model.config,
         params: model.params,

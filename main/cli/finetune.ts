@@ -7,6 +7,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../worker/backend.js';
+import { gpt2TensorShapes } from '../../worker/model/weights.js';
+import { checkTrainingFits } from '../../worker/training-job.js';
 import { loadModel, readGPT2Config } from '../../worker/model/load.js';
 import { createRandomModel } from '../../worker/model/random.js';
 import type { GPT2Model } from '../../worker/model/gpt2.js';
@@ -140,6 +142,9 @@ async function finetune(values: Values, io: FinetuneIo): Promise<number> {
   }
   const { dataset, plan } = prepareTraining(texts, tokenizer, config, options);
   print.plan(plan, backend.reason, checkpoint?.meta.step ?? null);
+  // Before loading anything: a run the backend cannot hold fails now with a way out, not hours in.
+  const baseParameters = [...gpt2TensorShapes(config).values()].reduce((n, shape) => n + shape.reduce((a, b) => a * b, 1), 0);
+  checkTrainingFits(baseParameters, plan, backend.name, config);
 
   const model: GPT2Model = options.fromScratch ? createRandomModel(config, options.seed) : await loadModel(values.model);
   const control = new TrainingControl();
