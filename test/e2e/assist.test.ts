@@ -6,72 +6,19 @@
  * weights: the assertions check what the app does with whatever text arrives. Skipped when Chromium or
  * the model fixture is missing.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
-import { startInkling, type InklingServer } from './server-process.js';
+import type { Page } from 'playwright-core';
+import { TINY_MODEL, skipReason, useBrowserApp } from './browser-app.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TINY_MODEL = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-  : !existsSync(path.join(TINY_MODEL, 'model.safetensors'))
-    ? `no model fixture at ${TINY_MODEL}`
-    : false;
+const skip = skipReason;
 
-const SLOW = 60_000;
 const TEXT = 'hey, can you send me the report soon?';
 
-let work: string;
-let server: InklingServer | null = null;
-let context: BrowserContext | null = null;
 let page: Page;
 const pageProblems: string[] = [];
-
-before(async () => {
-  if (skip) return;
-  work = mkdtempSync(path.join(tmpdir(), 'inkling-e2e-assist-'));
-  const { build } = await import('vite');
-  await build({
-    configFile: path.join(repoRoot, 'renderer', 'vite.config.ts'),
-    logLevel: 'error',
-    build: { outDir: path.join(work, 'renderer'), emptyOutDir: true, sourcemap: false },
-  });
-  server = await startInkling({
-    repoRoot,
-    dataDir: path.join(work, 'data'),
-    modelDir: TINY_MODEL,
-    rendererDir: path.join(work, 'renderer'),
-    netAuditFile: path.join(work, 'net-audit.jsonl'),
-  });
-  const { chromium } = await import('playwright-core');
-  context = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(SLOW);
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (err) => pageProblems.push(`page error: ${err.message}`));
-  await page.goto(server.url);
-});
-
-after(async () => {
-  if (skip) return;
-  try {
-    await context?.close();
-  } finally {
-    try {
-      await server?.stop();
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }
+useBrowserApp({ label: 'assist', modelDir: TINY_MODEL, viewport: { width: 1400, height: 900 }, problems: pageProblems }, (opened) => {
+  page = opened;
 });
 
 const editor = () => page.getByTestId('editor');

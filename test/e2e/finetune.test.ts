@@ -4,72 +4,22 @@
  * done with the held-out perplexity before and after, switch the style on, and get a suggestion from it.
  * Skipped when Chromium or the model fixture is missing.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
-import { startInkling, type InklingServer } from './server-process.js';
+import type { Page } from 'playwright-core';
+import type { InklingServer } from './server-process.js';
+import { SLOW, TINY_MODEL, skipReason, useBrowserApp } from './browser-app.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TINY_MODEL = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-  : !existsSync(path.join(TINY_MODEL, 'model.safetensors'))
-    ? `no model fixture at ${TINY_MODEL}`
-    : false;
+const skip = skipReason;
 
-const SLOW = 60_000;
 const LETTERS = 'Dear Marigold, the lighthouse keeper waved at the ships again today, and the gulls answered him. '.repeat(12);
 
-let work: string;
-let server: InklingServer | null = null;
-let context: BrowserContext | null = null;
 let page: Page;
+let server: InklingServer;
 const pageProblems: string[] = [];
-
-before(async () => {
-  if (skip) return;
-  work = mkdtempSync(path.join(tmpdir(), 'inkling-e2e-finetune-'));
-  const { build } = await import('vite');
-  await build({
-    configFile: path.join(repoRoot, 'renderer', 'vite.config.ts'),
-    logLevel: 'error',
-    build: { outDir: path.join(work, 'renderer'), emptyOutDir: true, sourcemap: false },
-  });
-  server = await startInkling({
-    repoRoot,
-    dataDir: path.join(work, 'data'),
-    modelDir: TINY_MODEL,
-    rendererDir: path.join(work, 'renderer'),
-    netAuditFile: path.join(work, 'net-audit.jsonl'),
-  });
-  const { chromium } = await import('playwright-core');
-  context = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(SLOW);
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (err) => pageProblems.push(`page error: ${err.message}`));
-  await page.goto(server.url);
-});
-
-after(async () => {
-  if (skip) return;
-  try {
-    await context?.close();
-  } finally {
-    try {
-      await server?.stop();
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }
+useBrowserApp({ label: 'finetune', modelDir: TINY_MODEL, viewport: { width: 1400, height: 900 }, problems: pageProblems }, (openedPage, openedServer) => {
+  page = openedPage;
+  server = openedServer;
 });
 
 test('pick a document and a file, train a short LoRA run, switch the style on, get a suggestion', { skip, timeout: 150_000 }, async () => {
@@ -103,7 +53,7 @@ test('pick a document and a file, train a short LoRA run, switch the style on, g
   try {
     await panel.locator('[data-testid="finetune-progress"][data-state="done"]').waitFor({ timeout: SLOW });
   } catch (err) {
-    throw new Error(`the run did not finish: panel says ${JSON.stringify(await panel.textContent())}; server: ${server!.output().slice(-2000)}`, { cause: err });
+    throw new Error(`the run did not finish: panel says ${JSON.stringify(await panel.textContent())}; server: ${server.output().slice(-2000)}`, { cause: err });
   }
   assert.equal(await progress.getAttribute('aria-valuenow'), '100');
   const before = Number(await panel.getByTestId('ppl-before').textContent());

@@ -4,70 +4,20 @@
  * list, is made the active model (the engine worker loads it), and a suggestion arrives in the editor.
  * The weights are random, so only that some text arrives is checked. Skipped without Chromium or the fixture.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
-import { startInkling, type InklingServer } from './server-process.js';
+import type { Page } from 'playwright-core';
+import type { InklingServer } from './server-process.js';
+import { TINY_MODEL, skipReason, useBrowserApp } from './browser-app.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TINY_MODEL = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-  : !existsSync(path.join(TINY_MODEL, 'model.safetensors'))
-    ? `no model fixture at ${TINY_MODEL}`
-    : false;
-const SLOW = 60_000;
+const skip = skipReason;
 
-let work: string;
-let server: InklingServer | null = null;
-let context: BrowserContext | null = null;
 let page: Page;
+let server: InklingServer;
 const pageProblems: string[] = [];
-
-before(async () => {
-  if (skip) return;
-  work = mkdtempSync(path.join(tmpdir(), 'inkling-e2e-models-'));
-  const { build } = await import('vite');
-  await build({
-    configFile: path.join(repoRoot, 'renderer', 'vite.config.ts'),
-    logLevel: 'error',
-    build: { outDir: path.join(work, 'renderer'), emptyOutDir: true, sourcemap: false },
-  });
-  server = await startInkling({
-    repoRoot,
-    dataDir: path.join(work, 'data'),
-    modelDir: null,
-    rendererDir: path.join(work, 'renderer'),
-    netAuditFile: path.join(work, 'net-audit.jsonl'),
-  });
-  const { chromium } = await import('playwright-core');
-  context = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(SLOW);
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (err) => pageProblems.push(`page error: ${err.message}`));
-  await page.goto(server.url);
-});
-
-after(async () => {
-  if (skip) return;
-  try {
-    await context?.close();
-  } finally {
-    try {
-      await server?.stop();
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }
+useBrowserApp({ label: 'models', modelDir: null, viewport: { width: 1280, height: 800 }, problems: pageProblems }, (openedPage, openedServer) => {
+  page = openedPage;
+  server = openedServer;
 });
 
 test('import the tiny model by path, see it listed, use it, get a suggestion', { skip, timeout: 180_000 }, async () => {
@@ -108,6 +58,6 @@ test('import the tiny model by path, see it listed, use it, get a suggestion', {
       // Nothing shown this time; type a little more.
     }
   }
-  assert.notEqual(suggestion.trim(), '', `a suggestion from the imported model; server output:\n${server!.output().slice(-2000)}`);
+  assert.notEqual(suggestion.trim(), '', `a suggestion from the imported model; server output:\n${server.output().slice(-2000)}`);
   assert.deepEqual(pageProblems, []);
 });
