@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HUB, DownloadError, GPT2_DOWNLOADS, downloadModel } from '../models/download.js';
 import { UsageError } from './args.js';
+import { PROCESS_IO, type CliIo } from './task-io.js';
 
 export const DOWNLOAD_USAGE = `Usage: inkling download MODEL [--to DIR] [--base URL] [--json]
 
@@ -20,13 +21,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface DownloadIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  signal?: AbortSignal;
-}
+/** Kept as a name of its own for callers; the shape is every command's. */
+export type DownloadIo = CliIo;
 
-export async function downloadCommand(args: string[], io: DownloadIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function downloadCommand(args: string[], io: DownloadIo = PROCESS_IO): Promise<number> {
   const verbose = args.includes('--verbose');
   const aborter = new AbortController();
   io.signal?.addEventListener('abort', () => aborter.abort(), { once: true });

@@ -11,6 +11,7 @@ import { loadTokenizer } from '../../worker/tokenizer/index.js';
 import { paramMapOf } from '../../worker/train/params.js';
 import { defaultModelDir } from '../paths.js';
 import { UsageError, parseIntOption } from './args.js';
+import { PROCESS_IO, type CliIo } from './task-io.js';
 
 export const EVAL_USAGE = `Usage: inkling eval --model DIR --file F [--json]
 
@@ -37,12 +38,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface EvalIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
+/** Kept as a name of its own for callers; the shape is every command's. */
+export type EvalIo = CliIo;
 
-export async function evalCommand(args: string[], io: EvalIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function evalCommand(args: string[], io: EvalIo = PROCESS_IO): Promise<number> {
   const verbose = args.includes('--verbose');
   try {
     let values;

@@ -29,6 +29,7 @@ import {
   type TrainingText,
 } from '../../worker/train/index.js';
 import { UsageError, parseFloatOption, parseIntOption } from './args.js';
+import { PROCESS_IO, type CliIo } from './task-io.js';
 
 export const FINETUNE_USAGE = `Usage: inkling finetune --model DIR --data FILE_OR_DIR [options]
 
@@ -78,16 +79,12 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface FinetuneIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  /** Stops the run like Ctrl-C does (tests; the command also listens for SIGINT itself). */
-  signal?: AbortSignal;
-}
+/** Kept as a name of its own for callers; the shape is every command's. */
+export type FinetuneIo = CliIo;
 
 const TEXT_EXTENSIONS = new Set(['.txt', '.md', '.markdown']);
 
-export async function finetuneCommand(args: string[], io: FinetuneIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function finetuneCommand(args: string[], io: FinetuneIo = PROCESS_IO): Promise<number> {
   let verbose = args.includes('--verbose');
   try {
     let parsed;

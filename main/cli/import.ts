@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ModelFormatError } from '../../worker/model/errors.js';
 import { copyImport, inspectImport, type ImportSummary } from '../models/import.js';
 import { UsageError } from './args.js';
+import { PROCESS_IO, type CliIo } from './task-io.js';
 
 export const IMPORT_USAGE = `Usage: inkling import SOURCE [--to DIR] [--name NAME] [--check] [--force] [--json]
 
@@ -29,12 +30,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface ImportIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
+/** Kept as a name of its own for callers; the shape is every command's. */
+export type ImportIo = CliIo;
 
-export async function importCommand(args: string[], io: ImportIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function importCommand(args: string[], io: ImportIo = PROCESS_IO): Promise<number> {
   const verbose = args.includes('--verbose');
   try {
     let parsed;

@@ -1,4 +1,4 @@
-/** What the classify / score / rewrite / train-classifier commands share: output streams and error handling. */
+/** What the self-parsing commands share: output streams (and a stop signal), error handling. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './args.js';
 
