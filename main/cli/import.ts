@@ -1,28 +1,39 @@
 /**
  * `inkling import SOURCE`: validates a GPT-2 checkpoint (a Hugging Face folder or a .safetensors file) and
- * copies it into a models folder. Nothing is copied when validation fails.
+ * imports it into the user's data folder exactly as the app's model manager does — the same handler copies it
+ * to `<data dir>/models/<id>/` and registers it with its sha256 — so that it is listed under Models in the app.
+ * `--to DIR` only copies into a folder of your choice, unregistered. Nothing is copied when validation fails.
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelFormatError } from '../../worker/model/errors.js';
+import type { ModelInfo, ModelProgressEvent } from '../ipc/contract.js';
 import { copyImport, inspectImport, type ImportSummary } from '../models/import.js';
 import { UsageError } from './args.js';
 import { PROCESS_IO, type CliIo } from './task-io.js';
 
-export const IMPORT_USAGE = `Usage: inkling import SOURCE [--to DIR] [--name NAME] [--check] [--force] [--json]
+export const IMPORT_USAGE = `Usage: inkling import SOURCE [--data-dir DIR] [--name NAME] [--activate] [--check] [--json]
+       inkling import SOURCE --to DIR [--name NAME] [--force] [--json]
 
 Imports a GPT-2 checkpoint: a Hugging Face folder (config.json, model.safetensors, tokenizer files) or a
-single .safetensors file (its shape is read from the tensors). It is validated before anything is copied.
+single .safetensors file (its shape is read from the tensors). It is validated before anything is copied,
+then copied into the data folder and registered there, as the app's "Import" does: it is listed under
+Models in the app (restart or reopen the panel if the app is running).
 
-  --to DIR     the models folder (default: <data dir>/models, the data dir as the app uses it)
-  --name NAME  folder name inside it (default: from the source)
-  --check      validate and describe only; copy nothing
-  --force      replace a model of the same name
-  --json       one JSON object instead of text`;
+  --data-dir DIR  the app's data folder (default: INKLING_DATA_DIR, else the per-user folder the app uses)
+  --name NAME     the name shown in the app (default: from the source); its id is derived from it
+  --activate      make it the model the app starts on
+  --check         validate and describe only; copy nothing
+  --to DIR        instead: copy into DIR/NAME only, without registering it in the app
+  --force         with --to: replace a folder of the same name
+  --json          one JSON object instead of text`;
 
 const OPTIONS = {
+  'data-dir': { type: 'string' },
   to: { type: 'string' },
   name: { type: 'string' },
+  activate: { type: 'boolean' },
   check: { type: 'boolean' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -48,44 +59,116 @@ export async function importCommand(args: string[], io: ImportIo = PROCESS_IO): 
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError('import needs one SOURCE: a GPT-2 folder or a .safetensors file');
-    const summary = await inspectImport(positionals[0]);
-    if (values.name !== undefined && !/^[A-Za-z0-9._-]+$/.test(values.name)) {
-      throw new UsageError(`--name "${values.name}" may only hold letters, digits, '.', '_' and '-'`);
+    if (values.to !== undefined && (values['data-dir'] !== undefined || values.activate)) {
+      throw new UsageError('--to copies without registering the model, so --data-dir and --activate do not apply');
     }
-    const modelsDir = path.resolve(values.to ?? (await defaultModelsDir()));
-    const target = path.join(modelsDir, values.name ?? summary.suggestedName);
-    if (!values.check) {
-      let shown = -1;
-      await copyImport(summary, target, {
-        overwrite: values.force === true,
-        onProgress: (copied, total) => {
-          const percent = Math.floor((100 * copied) / Math.max(1, total));
-          if (!values.json && percent >= shown + 10) {
-            shown = percent;
-            io.stderr.write(`copying… ${percent}%\n`);
-          }
-        },
-      });
+    if (values.to === undefined && values.force) {
+      throw new UsageError('--force only applies with --to (in the data folder an import never replaces a model: it gets a free id)');
     }
-    if (values.json) {
-      const { files, ...rest } = summary;
-      io.stdout.write(JSON.stringify({ ...rest, files: files.map((f) => f.name), imported: !values.check, target }) + '\n');
-    } else {
-      io.stdout.write(describe(summary) + (values.check ? 'valid; nothing copied (--check)\n' : `imported to ${target}\n`));
+    if (values['data-dir'] === '') throw new UsageError('--data-dir needs a folder');
+    if (values.check) {
+      const summary = await inspectImport(positionals[0]);
+      io.stdout.write(values.json ? JSON.stringify({ ...summaryJson(summary), imported: false }) + '\n' : describe(summary) + 'valid; nothing copied (--check)\n');
+      return 0;
     }
-    return 0;
+    if (values.to !== undefined) return await copyOnly(positionals[0], values.to, values, io);
+    return await importIntoDataDir(positionals[0], values, io);
   } catch (error) {
-    const e = error as Error;
+    const e = error as Error & { code?: unknown };
     if (verbose && e.stack) io.stderr.write(e.stack + '\n');
     else io.stderr.write(`inkling import: ${e.message.split('\n')[0]}\n`);
-    return error instanceof UsageError ? 2 : error instanceof ModelFormatError ? 3 : 1;
+    if (error instanceof UsageError) return 2;
+    // A checkpoint that is not usable; the model manager reports the same refusal as INVALID_MODEL.
+    return error instanceof ModelFormatError || e.code === 'INVALID_MODEL' ? 3 : 1;
   }
 }
 
-async function defaultModelsDir(): Promise<string> {
-  // Imported lazily: main/app.ts pulls in the store, which this command otherwise does not need.
-  const { defaultDataDir } = await import('../app.js');
-  return path.join(process.env.INKLING_DATA_DIR || defaultDataDir(), 'models');
+type ImportValues = { name?: string; activate?: boolean; force?: boolean; json?: boolean; 'data-dir'?: string };
+
+/** "copying… 40%" on stderr in steps of 10% (multi-GB imports take a while); nothing with --json. */
+function progressPrinter(io: CliIo, json: boolean | undefined): (copied: number, total: number) => void {
+  let shown = -1;
+  return (copied, total) => {
+    const percent = Math.floor((100 * copied) / Math.max(1, total));
+    if (!json && percent >= shown + 10) {
+      shown = percent;
+      io.stderr.write(`copying… ${percent}%\n`);
+    }
+  };
+}
+
+/**
+ * Through the model manager's own `importModel` on the data folder's store: one code path for the app and the
+ * CLI (validation, copy into models/<id>/, the registry row with its sha256).
+ */
+async function importIntoDataDir(source: string, values: ImportValues, io: CliIo): Promise<number> {
+  // Imported lazily: the store (a native module) is needed only here, not for --check or --to.
+  const [{ resolveConfig }, { openStore }, { createModelHandlers }] = await Promise.all([
+    import('../app.js'),
+    import('../store/index.js'),
+    import('../ipc/model-handlers.js'),
+  ]);
+  // The app's own resolution (flag, then INKLING_DATA_DIR, then the per-user folder), so both find one store.
+  const { dataDir } = resolveConfig({ data: values['data-dir'] }, undefined, () => null);
+  mkdirSync(dataDir, { recursive: true });
+  const store = openStore(dataDir);
+  try {
+    if (store.recovered) io.stderr.write(`inkling import: the database could not be read and was moved to ${store.recovered.movedTo} (${store.recovered.reason})\n`);
+    const registry = store.modelRegistry;
+    const progress = progressPrinter(io, values.json);
+    const models = createModelHandlers({
+      registry,
+      modelsDir: path.join(dataDir, 'models'),
+      bundledDir: null,
+      emit: (event: ModelProgressEvent) => {
+        if (event.kind === 'import' && event.state !== 'error' && event.totalBytes !== null && event.bytes > 0) progress(event.bytes, event.totalBytes);
+      },
+      // Nothing runs a model here: activation is only remembered, for the app's next start.
+      switchModel: async () => {},
+      activeId: () => registry.activeId(),
+    });
+    const info = await models.importModel(source, values.name);
+    // The weights were hashed by the import a moment ago, so the row is remembered as is (activateModel would hash them again).
+    if (values.activate) registry.setActiveId(info.id);
+    const model = registry.get(info.id)!;
+    const result = { ...info, active: registry.activeId() === info.id };
+    if (values.json) {
+      io.stdout.write(JSON.stringify({ ...result, imported: true, registered: true, target: model.folder, sha256: model.sha256, dataDir }) + '\n');
+    } else {
+      io.stdout.write(describeRegistered(result, model.folder, dataDir));
+    }
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+function describeRegistered(model: ModelInfo, folder: string, dataDir: string): string {
+  return [
+    `id:         ${model.id}`,
+    `name:       ${model.name}`,
+    `model:      GPT-2: ${model.shape}`,
+    `parameters: ${(model.parameters / 1e6).toFixed(1)}M; ${mib(model.sizeBytes)} on disk, about ${mib(model.memoryBytes)} in memory`,
+    `folder:     ${folder}`,
+    `imported into ${dataDir}; ${model.active ? 'the app starts on it (active)' : 'choose it under Models in the app, or import with --activate'}`,
+  ].join('\n') + '\n';
+}
+
+/** `--to DIR`: the checked files copied into DIR/NAME, not registered anywhere. */
+async function copyOnly(source: string, to: string, values: ImportValues, io: CliIo): Promise<number> {
+  const summary = await inspectImport(source);
+  if (values.name !== undefined && !/^[A-Za-z0-9._-]+$/.test(values.name)) {
+    throw new UsageError(`--name "${values.name}" may only hold letters, digits, '.', '_' and '-'`);
+  }
+  const target = path.join(path.resolve(to), values.name ?? summary.suggestedName);
+  await copyImport(summary, target, { overwrite: values.force === true, onProgress: progressPrinter(io, values.json) });
+  io.stdout.write(values.json ? JSON.stringify({ ...summaryJson(summary), imported: true, registered: false, target }) + '\n' : describe(summary) + `copied to ${target} (not registered in the app)\n`);
+  return 0;
+}
+
+function summaryJson(summary: ImportSummary): Record<string, unknown> {
+  const { files, ...rest } = summary;
+  return { ...rest, files: files.map((f) => f.name) };
 }
 
 function describe(s: ImportSummary): string {

@@ -44,7 +44,8 @@ Commands:
   classify   --model DIR --labels a,b,c [--template T] (--text X | --file F.jsonl) [--json]
   train-classifier --model DIR --data F.csv|F.jsonl [--method head|lora] [--out DIR] [--json]
   rewrite    --model DIR --template translate-en-fr|formal|FILE --text X [generation options] [--json]
-  import     SOURCE [--to DIR]                             check and copy a Hugging Face GPT-2 checkpoint
+  import     SOURCE [--data-dir DIR] [--activate]          check a Hugging Face GPT-2 checkpoint and add it to
+             the app's models (as its Import does); --to DIR only copies it
   download   gpt2|gpt2-medium|gpt2-large|gpt2-xl [--to DIR] fetch GPT-2 from the Hugging Face hub
              (each of these has its own --help)
 

@@ -8,11 +8,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, session, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, type WebContents } from 'electron';
 import { APP_NAME, createApp, parseAppArgs, resolveConfig, type App } from '../app.js';
 import type { ApiHandlers } from '../ipc/contract.js';
 import { appRoot, wasmDir } from '../paths.js';
 import { contentSecurityPolicy } from '../server/static.js';
+import { createImportSourcePicker } from './dialogs.js';
 import { isAllowedNavigation, isAllowedRequest, pushEvents, registerIpc, windowOptions } from './policy.js';
 import { createUpdateChecks, type UpdateChecks } from './updates.js';
 
@@ -108,7 +109,9 @@ async function run(): Promise<void> {
     log: (message) => console.log(`inkling: ${message}`),
   });
   updates.apply(await inkling.handlers.getSettings());
-  registerIpc(ipcMain, followSettings(inkling.handlers, updates), appUrl);
+  registerIpc(ipcMain, followSettings(inkling.handlers, updates), appUrl, {
+    pickImportSource: createImportSourcePicker({ dialog, windowOf: (event) => BrowserWindow.fromWebContents(event.sender) }),
+  });
 
   let window = openWindow(inkling);
   app.on('second-instance', () => {

@@ -3,9 +3,9 @@
  * tested without Electron (whose binary cannot run in CI). main.ts only plugs real Electron objects in.
  */
 import type { BrowserWindowConstructorOptions } from 'electron';
-import { API_METHODS, ipcChannel, type ApiEventName, type ApiHandlers } from '../ipc/contract.js';
+import { API_METHODS, ipcChannel, type ApiEventName, type ApiHandlers, type ApiMethodName } from '../ipc/contract.js';
 import { dispatch } from '../ipc/dispatch.js';
-import type { Outcome } from '../ipc/errors.js';
+import { settle, type Outcome } from '../ipc/errors.js';
 import type { ApiEventBus } from '../ipc/events.js';
 
 export interface WindowPaths {
@@ -86,6 +86,12 @@ export interface IpcMainLike<E extends InvokeEventLike = InvokeEventLike> {
 }
 
 /**
+ * API methods the shell answers itself because they need the calling window (a native dialog is modal to
+ * it). They get the IPC event and the renderer's arguments unchecked, after the same sender check as the rest.
+ */
+export type WindowHandlers<E> = Partial<Record<ApiMethodName, (event: E, ...args: unknown[]) => Promise<unknown>>>;
+
+/**
  * One `ipcMain.handle` per API method. Replies are `Outcome` data rather than thrown errors because Electron
  * reduces a thrown error to a message string; the preload turns a failed outcome back into an Error.
  * Returns a function that removes the handlers.
@@ -94,13 +100,15 @@ export function registerIpc<E extends InvokeEventLike>(
   ipcMain: IpcMainLike<E>,
   handlers: ApiHandlers,
   appUrl: string,
+  windowHandlers: WindowHandlers<E> = {},
 ): () => void {
   for (const method of API_METHODS) {
+    const own = windowHandlers[method];
     ipcMain.handle(ipcChannel(method), async (event, ...args) => {
       if (!isAllowedSender(event.senderFrame?.url, appUrl)) {
         return { ok: false, error: { code: 'FORBIDDEN', message: `${method} may only be called by the Inkling page` } };
       }
-      return dispatch(handlers, method, args);
+      return own ? settle(() => own(event, ...args)) : dispatch(handlers, method, args);
     });
   }
   return () => API_METHODS.forEach((method) => ipcMain.removeHandler(ipcChannel(method)));

@@ -7,8 +7,6 @@
  * - A crashed worker (exception, exit, out of memory) fails the requests in flight with ENGINE_CRASHED and
  *   is started again after a back-off, unless it keeps crashing (then the state is 'error').
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type {
   AppError,
@@ -27,6 +25,7 @@ import type {
   StyleWeightsMessage,
   WorkerToHost,
 } from '../../worker/protocol.js';
+import { threadEntry } from '../../worker/thread-entry.js';
 import type { TrainingCheckpoint } from '../../worker/train/checkpoint.js';
 import type { ZeroShotResult } from '../../worker/classify/zero-shot.js';
 import type { GenerationOptions } from '../../worker/generate/types.js';
@@ -132,19 +131,6 @@ interface ActiveAssist {
   onEvent: (event: AssistEvent) => void;
 }
 
-/**
- * The worker's entry: compiled `worker/thread.js` when the host itself runs compiled (packaged app), else
- * the TypeScript source through a bootstrap that registers tsx in the thread.
- */
-function workerEntry(): { url: URL; entry?: string } {
-  const compiled = new URL('../../worker/thread.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return { url: compiled };
-  return {
-    url: new URL('./tsx-bootstrap.mjs', import.meta.url),
-    entry: new URL('../../worker/thread.ts', import.meta.url).href,
-  };
-}
-
 export interface EngineWorkerOptions {
   /** The shared cancel mark (see `EngineWorkerData.cancelBelow`). */
   cancelBelow: SharedArrayBuffer;
@@ -155,7 +141,7 @@ export interface EngineWorkerOptions {
 
 /** Starts a bare engine worker thread; it waits for an `init` message. `EngineHost` is built on this. */
 export function startEngineWorker(options: EngineWorkerOptions): Worker {
-  const { url, entry } = workerEntry();
+  const { url, entry } = threadEntry(new URL('../../worker/thread.js', import.meta.url));
   const workerData: EngineWorkerData = { cancelBelow: options.cancelBelow, entry };
   return new Worker(url, { workerData, resourceLimits: options.resourceLimits, env: options.env ?? process.env });
 }

@@ -291,6 +291,12 @@ export interface ModelInspection {
   tokenizerFiles: string[];
 }
 
+/**
+ * What the import dialog offers. Omitted: folders and .safetensors files in one dialog — macOS only; Windows
+ * and Linux dialogs pick either files or folders, and show a folder dialog then.
+ */
+export type ImportSourceKind = 'folder' | 'file';
+
 /** A GPT-2 checkpoint offered for download. */
 export interface ModelDownloadOption {
   repo: string;
@@ -384,6 +390,12 @@ export interface InklingApi {
   activateModel(id: string): Promise<ModelInfo[]>;
   /** Deletes an imported or downloaded model (not the active one, not the bundled default). */
   deleteModel(id: string): Promise<void>;
+  /**
+   * Desktop app only: the system's open dialog, over the app's window, for a folder or a .safetensors file to
+   * import; resolves with its path, or null when the user cancels. Browser mode has no native dialog: it
+   * rejects with NOT_AVAILABLE, and the page keeps to its path field and drag-and-drop.
+   */
+  pickImportSource(kind?: ImportSourceKind): Promise<string | null>;
   onModels(listener: (event: ModelProgressEvent) => void): () => void;
 }
 
@@ -442,6 +454,7 @@ export const API_METHODS: readonly ApiMethodName[] = [
   'cancelDownload',
   'activateModel',
   'deleteModel',
+  'pickImportSource',
 ] as const;
 
 /** Electron IPC channel names: one per method, one per event. */

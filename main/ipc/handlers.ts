@@ -86,6 +86,7 @@ function noModelManager(): ModelHandlers {
     cancelDownload: async () => {},
     activateModel: unavailable,
     deleteModel: unavailable,
+    pickImportSource: unavailable,
   };
 }
 

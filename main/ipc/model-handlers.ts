@@ -30,7 +30,8 @@ type ModelHandlerNames =
   | 'downloadModel'
   | 'cancelDownload'
   | 'activateModel'
-  | 'deleteModel';
+  | 'deleteModel'
+  | 'pickImportSource';
 export type ModelHandlers = Pick<ApiHandlers, ModelHandlerNames>;
 
 export interface ModelHandlerParts {
@@ -48,6 +49,14 @@ export interface ModelHandlerParts {
   activeId(): string | null;
   /** Milliseconds between progress events of one job (default 100). */
   progressIntervalMs?: number;
+}
+
+/**
+ * The answer wherever there is no native dialog: in browser mode the page runs in a browser, which cannot open
+ * a dialog on the machine that runs main. The Electron shell answers the method itself (main/electron/dialogs.ts).
+ */
+export async function noImportDialog(): Promise<never> {
+  throw new ApiError('NOT_AVAILABLE', 'there is no file dialog here: type or paste the path of the folder or .safetensors file');
 }
 
 export function describeShape(config: ParsedGPT2Config): string {
@@ -308,6 +317,8 @@ export function createModelHandlers(parts: ModelHandlerParts): ModelHandlers {
       if (registry.activeId() === modelId) registry.setActiveId(null);
       if (path.dirname(model.folder) === modelsDir) await rm(model.folder, { recursive: true, force: true });
     },
+
+    pickImportSource: noImportDialog,
   };
 }
 

@@ -261,6 +261,16 @@ test('main.ts on a fake Electron: secure window, locked-down contents and sessio
     const pushed = report.sent.find((s: { channel: string }) => s.channel === ipcChannel('completion'));
     assert.equal(pushed?.payload.error.code, 'NO_MODEL');
 
+    // The import dialog: modal to the calling window, folders and weights files; a foreign page gets no dialog.
+    assert.deepEqual(report.invokes.pickFolder, { ok: true, value: '/picked/gpt2-folder' });
+    assert.deepEqual(report.invokes.pickCancelled, { ok: true, value: null });
+    assert.equal(report.invokes.pickForeign.error.code, 'FORBIDDEN');
+    assert.equal(report.dialogs.length, 2, 'no dialog for the foreign sender');
+    assert.deepEqual(report.dialogs.map((d: { parentIndex: number }) => d.parentIndex), [0, 0]);
+    assert.deepEqual(report.dialogs[0].options.properties, ['openDirectory', 'openFile']);
+    assert.deepEqual(report.dialogs[0].options.filters[0].extensions, ['safetensors']);
+    assert.deepEqual(report.dialogs[1].options.properties, ['openFile']);
+
     assert.equal(report.quitClosedApp, true, 'quitting waits for the store and engine to close');
     assert.equal(report.exitCode, 0);
   } finally {

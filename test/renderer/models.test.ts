@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ModelInfo } from '../../main/ipc/contract.js';
-import { deleteBlocker, droppedPath, formatBytes, formatParameters, jobErrorText, progressFraction, progressText, sourceText } from '../../renderer/src/lib/models.js';
+import { deleteBlocker, droppedPath, formatBytes, formatParameters, isUnavailable, jobErrorText, progressFraction, progressText, sourceText } from '../../renderer/src/lib/models.js';
+import { fromAppError } from '../../main/ipc/errors.js';
 
 const model = (over: Partial<ModelInfo>): ModelInfo => ({
   id: 'm',
@@ -63,4 +64,11 @@ test('a dropped folder path: Electron file path, a file:// URL, a pasted path, o
   assert.equal(droppedPath(data({ 'text/plain': ' /srv/gpt2 ' })), '/srv/gpt2');
   assert.equal(droppedPath(data({ 'text/uri-list': 'https://example.com/x', 'text/plain': 'hello' })), null);
   assert.equal(droppedPath(null), null);
+});
+
+test('the import dialog is known to be missing only from a NOT_AVAILABLE answer', () => {
+  assert.equal(isUnavailable(fromAppError({ code: 'NOT_AVAILABLE', message: 'there is no file dialog here' })), true);
+  assert.equal(isUnavailable(fromAppError({ code: 'BUSY', message: 'the import dialog is open already' })), false);
+  assert.equal(isUnavailable(new Error('NOT_AVAILABLE')), false);
+  assert.equal(isUnavailable(null), false);
 });

@@ -283,6 +283,35 @@ test('settings are read and changed through the API', { skip }, async () => {
   await page.getByTestId('settings-toggle').click();
 });
 
+test('models: "Choose…" opens the dialog and imports the chosen folder with progress; gone where there is no dialog', { skip }, async () => {
+  await page.getByTestId('models-toggle').click();
+  await page.getByTestId('model-manager').waitFor();
+  // Cancelled: nothing is imported.
+  await page.getByTestId('model-import-choose').click();
+  await page.waitForFunction(() => (window as unknown as { __inklingMock: { picks: unknown[] } }).__inklingMock.picks.length === 1);
+  assert.deepEqual(await mock<unknown[]>('imports'), []);
+
+  await page.evaluate(() => ((window as unknown as { __inklingMock: { pickAnswer: string } }).__inklingMock.pickAnswer = '/home/me/tiny-gpt2'));
+  await page.getByTestId('model-import-choose').click();
+  await page.getByTestId('model-import-progress').waitFor();
+  await page.getByTestId('model-row').filter({ hasText: 'tiny-gpt2' }).waitFor();
+  assert.deepEqual(await mock<unknown[]>('imports'), ['/home/me/tiny-gpt2']);
+  await page.getByTestId('model-import-progress').waitFor({ state: 'detached' });
+  await page.evaluate(() => ((window as unknown as { __inklingMock: { pickAnswer: null } }).__inklingMock.pickAnswer = null));
+  await page.getByTestId('model-import-choose-file').click();
+  await page.waitForFunction(() => (window as unknown as { __inklingMock: { picks: unknown[] } }).__inklingMock.picks.length === 3);
+  assert.deepEqual(await mock<unknown[]>('picks'), [null, null, 'file']);
+  await page.screenshot({ path: path.join(artifacts, 'models-choose.png') });
+
+  // Where main has no dialog (browser mode), the buttons go and the path field stays.
+  await page.evaluate(() => ((window as unknown as { __inklingMock: { pickAnswer: string } }).__inklingMock.pickAnswer = 'unavailable'));
+  await page.getByTestId('model-import-choose').click();
+  assert.match(await page.getByTestId('model-import-error').innerText(), /type or paste the path/);
+  assert.equal(await page.getByTestId('model-import-choose').count(), 0);
+  assert.equal(await page.getByTestId('model-import-path').isVisible(), true);
+  await page.getByTestId('models-toggle').click();
+});
+
 test('writes in any script; no CSP violations, console errors or foreign requests', { skip }, async () => {
   await page.getByTestId('doc-item').filter({ hasText: 'Walk at dusk' }).click();
   await page.waitForFunction(() => (document.querySelector('[data-testid="editor"]') as HTMLTextAreaElement).value.startsWith('我们'));

@@ -19,6 +19,7 @@ import {
 } from './kernels/host-ops.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
+import type { SplitProducts, SplitWeight } from './parallel/split-products.js';
 
 /**
  * Off: every forward pass takes the tf-op path (for A/B measurements and for ruling the decode step out).
@@ -31,6 +32,8 @@ interface Linear3d {
   /** The weight seen as [1, in, out], the shape the matrix kernel takes (no copy). */
   weight: tf.TensorInfo;
   bias: tf.TensorInfo;
+  /** Its place in `splitWeights()`. */
+  index: number;
 }
 
 /** Why a model cannot use the decode step (null: it can); the tf-op path serves it then. */
@@ -43,16 +46,19 @@ export function decodeUnsupportedReason(params: GPT2Params, config: GPT2Config):
 
 export class GPT2Decoder {
   private readonly linears: { cAttn: Linear3d; attnProj: Linear3d; cFc: Linear3d; mlpProj: Linear3d }[];
-  private readonly lmHead: { weight: tf.TensorInfo; transposed: boolean };
+  private readonly lmHead: { weight: tf.TensorInfo; transposed: boolean; index: number };
   private scratch = new Float64Array(0);
   private readonly tensors: tf.Tensor[];
+  /** Set while a second thread shares the matrix products (parallel/split-products.ts). */
+  products: SplitProducts | null = null;
 
   constructor(
     private readonly params: GPT2Params,
     private readonly config: GPT2Config,
   ) {
     this.tensors = paramTensors(params);
-    const as3d = (l: LinearParams): Linear3d => ({ weight: reshaped(l.weight, [1, ...l.weight.shape]), bias: l.bias });
+    let index = 0;
+    const as3d = (l: LinearParams): Linear3d => ({ weight: reshaped(l.weight, [1, ...l.weight.shape]), bias: l.bias, index: index++ });
     this.linears = params.blocks.map((b) => ({
       cAttn: as3d(b.attn.cAttn),
       attnProj: as3d(b.attn.cProj),
@@ -60,8 +66,17 @@ export class GPT2Decoder {
       mlpProj: as3d(b.mlp.cProj),
     }));
     this.lmHead = params.lmHead
-      ? { weight: reshaped(params.lmHead, [1, ...params.lmHead.shape]), transposed: false }
-      : { weight: reshaped(params.wte, [1, ...params.wte.shape]), transposed: true };
+      ? { weight: reshaped(params.lmHead, [1, ...params.lmHead.shape]), transposed: false, index }
+      : { weight: reshaped(params.wte, [1, ...params.wte.shape]), transposed: true, index };
+  }
+
+  /** Every weight matrix of the step in the order of the indices `products` is asked for. */
+  splitWeights(): SplitWeight[] {
+    const linears = this.linears.flatMap((l) => [l.cAttn, l.attnProj, l.cFc, l.mlpProj]);
+    return [
+      ...linears.map((l) => ({ weight: l.weight, transposed: false, hasBias: true })),
+      { weight: this.lmHead.weight, transposed: this.lmHead.transposed, hasBias: false },
+    ];
   }
 
   /** The current backend's memory when this step can run on it (and the tensors live there), else null. */
@@ -95,8 +110,9 @@ export class GPT2Decoder {
       live.delete(info);
       memory.free(info);
     };
-    const matMul = (x: tf.TensorInfo, weight: tf.TensorInfo, bias: tf.TensorInfo | null, transposed = false) => {
-      const y = memory.matMul(x, weight, bias, transposed);
+    const products = this.products;
+    const matMul = (x: tf.TensorInfo, w: { weight: tf.TensorInfo; index: number; transposed?: boolean }, bias: tf.TensorInfo | null) => {
+      const y = products ? products.matMul(x, w.index, bias) : memory.matMul(x, w.weight, bias, w.transposed ?? false);
       live.add(y);
       return y;
     };
@@ -118,22 +134,22 @@ export class GPT2Decoder {
           addLayerNormRows(v(x), v(pending), v(block.ln1.weight), v(block.ln1.bias), eps, v(h));
           free(pending);
         }
-        const qkv = matMul(h, w.cAttn.weight, w.cAttn.bias);
+        const qkv = matMul(h, w.cAttn, w.cAttn.bias);
         free(h);
         const attended = alloc(rows);
         const attention = { batch, nHead, headDim, capacity, position, time, scale: this.attentionScale(i) };
         decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
         free(qkv);
-        const projected = matMul(attended, w.attnProj.weight, w.attnProj.bias);
+        const projected = matMul(attended, w.attnProj, w.attnProj.bias);
         free(attended);
         h = alloc(rows);
         addLayerNormRows(v(x), v(projected), v(block.ln2.weight), v(block.ln2.bias), eps, v(h));
         free(projected);
-        const hidden = matMul(h, w.cFc.weight, w.cFc.bias);
+        const hidden = matMul(h, w.cFc, w.cFc.bias);
         free(h);
         if (this.config.activation === 'relu') reluInPlace(v(hidden));
         else geluTanhInPlace(v(hidden));
-        pending = matMul(hidden, w.mlpProj.weight, w.mlpProj.bias);
+        pending = matMul(hidden, w.mlpProj, w.mlpProj.bias);
         free(hidden);
       }
 
@@ -149,7 +165,7 @@ export class GPT2Decoder {
         free(h);
         h = last;
       }
-      const logits = matMul(h, this.lmHead.weight, null, this.lmHead.transposed);
+      const logits = matMul(h, this.lmHead, null);
       free(h);
       live.delete(logits);
       const shape = allPositions ? [batch, time, vocabSize] : [batch, vocabSize];

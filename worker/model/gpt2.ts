@@ -10,7 +10,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attendBatched, attendHeadByHead } from './attention.js';
 import { GPT2Decoder, decodePath, decodeUnsupportedReason } from './decode.js';
+import { currentBackendMemory } from './kernels/backend-memory.js';
 import { GPT2KvCache } from './kv-cache.js';
+import { SplitProducts, wantedThreads } from './parallel/split-products.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
 
 export interface LayerNormParams {
@@ -256,6 +258,21 @@ export function paramTensors(params: GPT2Params): tf.Tensor[] {
  * JavaScript loop whose cost grows with new × cached positions (long inputs not yet measured against it).
  */
 const DECODER_MAX_TIME = 16;
+/**
+ * With a second thread the step also runs prompts up to this many positions (cached + new): its products
+ * then use both cores, and its JavaScript attention (quadratic in positions) is still a small part of it.
+ */
+const PARALLEL_STEP_MAX_POSITIONS = 256;
+/** Below this, a model's products are too small to gain from a second thread (see split-products.ts). */
+const MIN_PARALLEL_WEIGHT_BYTES = 32 * 1024 * 1024;
+
+export interface GPT2ModelOptions {
+  /**
+   * 2: a second thread shares the matrix products of the decode step (wasm backend only); 1: one thread.
+   * Default: INKLING_THREADS, else 2 on a machine with two cores when the model is large enough to gain.
+   */
+  threads?: number;
+}
 
 /** GPT-2 for inference: token ids in, float32 logits out, keys and values kept in a GPT2KvCache. */
 export class GPT2Model implements LanguageModel {
@@ -263,14 +280,44 @@ export class GPT2Model implements LanguageModel {
   private disposed = false;
   /** The fast path for a few new tokens, where the model allows it (see decode.ts). */
   private readonly decoder: GPT2Decoder | null;
+  /** Settles once the second thread holds its share of the weights, or could not (then `threadsNote` says why). */
+  readonly threadsReady: Promise<void>;
+  /** Why the model runs on one thread although two were asked for (null otherwise). */
+  threadsNote: string | null = null;
 
   constructor(
     readonly config: GPT2Config,
     /** Owned by the model from now on: `dispose()` frees them. */
     readonly params: GPT2Params,
+    options: GPT2ModelOptions = {},
   ) {
     this.weightBytes = paramTensors(params).reduce((sum, t) => sum + t.size * 4, 0);
     this.decoder = decodeUnsupportedReason(params, config) === null ? new GPT2Decoder(params, config) : null;
+    const threads = options.threads ?? (this.weightBytes >= MIN_PARALLEL_WEIGHT_BYTES ? wantedThreads() : 1);
+    this.threadsReady = threads >= 2 ? this.startSecondThread() : Promise.resolve();
+  }
+
+  /** Threads the decode step's products run on now. */
+  get threads(): number {
+    const products = this.decoder?.products;
+    return products && !products.lost ? 2 : 1;
+  }
+
+  private async startSecondThread(): Promise<void> {
+    const decoder = this.decoder;
+    const memory = currentBackendMemory();
+    if (!decoder) this.threadsNote = 'this model runs on the tf-op path';
+    else if (tf.getBackend() !== 'wasm' || !memory || !decoder.memoryFor([])) {
+      this.threadsNote = `the ${tf.getBackend()} backend schedules its own threads`;
+    }
+    if (this.threadsNote) return;
+    try {
+      const products = await SplitProducts.start(memory!, decoder!.splitWeights());
+      if (this.disposed) products.dispose();
+      else decoder!.products = products;
+    } catch (error) {
+      this.threadsNote = error instanceof Error ? error.message : String(error);
+    }
   }
 
   createCache(batch: number): GPT2KvCache {
@@ -290,7 +337,8 @@ export class GPT2Model implements LanguageModel {
         `forward: ${cache.length} cached + ${time} new positions exceed the context of ${this.config.nPositions}`,
       );
     }
-    if (time <= DECODER_MAX_TIME && this.decoder && decodePath.enabled) {
+    const stepFits = time <= DECODER_MAX_TIME || (this.threads > 1 && cache.length + time <= PARALLEL_STEP_MAX_POSITIONS);
+    if (stepFits && this.decoder && decodePath.enabled) {
       const logits = this.decodeStep(tokens, cache, options.allPositions ?? false);
       if (logits) return logits;
     }
@@ -324,6 +372,7 @@ export class GPT2Model implements LanguageModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.decoder?.products?.dispose();
     const seen = new Set<tf.Tensor>();
     for (const t of paramTensors(this.params)) {
       if (!seen.has(t)) t.dispose();

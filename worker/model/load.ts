@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseGPT2Config, type ParsedGPT2Config } from './config.js';
 import { ModelFormatError } from './errors.js';
-import { GPT2Model } from './gpt2.js';
+import { GPT2Model, type GPT2ModelOptions } from './gpt2.js';
 import { SafetensorsReader } from './safetensors.js';
 import type { GPT2Config } from './types.js';
 import { gpt2TensorShapes, paramsFromWeights } from './weights.js';
@@ -147,7 +147,7 @@ function warmUp(model: GPT2Model): void {
 }
 
 /** Loads `dir/config.json` and `dir/model.safetensors` (F32, F16 or BF16) onto the current tf backend. */
-export async function loadModel(dir: string): Promise<GPT2Model> {
+export async function loadModel(dir: string, options: GPT2ModelOptions = {}): Promise<GPT2Model> {
   const config = await readGPT2Config(dir);
   const weightsPath = join(dir, 'model.safetensors');
   if (!existsSync(weightsPath)) {
@@ -165,7 +165,9 @@ export async function loadModel(dir: string): Promise<GPT2Model> {
       (canonical) => reader.readFloat32(names.get(canonical)!),
       lmHead === null ? undefined : () => reader.readFloat32(lmHead),
     );
-    const model = new GPT2Model(config, params);
+    const model = new GPT2Model(config, params, options);
+    // After the second thread is up, so that warming packs the weights both threads multiply by.
+    await model.threadsReady;
     warmUp(model);
     return model;
   } finally {

@@ -1,6 +1,6 @@
 /** Seeded random GPT-2 weights, for tests and benchmarks (no download needed). */
 import { completeGPT2Config } from './config.js';
-import { GPT2Model } from './gpt2.js';
+import { GPT2Model, type GPT2ModelOptions } from './gpt2.js';
 import type { TensorToWrite } from './safetensors.js';
 import type { GPT2Config } from './types.js';
 import { gpt2TensorShapes, paramsFromWeights } from './weights.js';
@@ -51,7 +51,7 @@ export function randomWeights(config: GPT2Config, seed: number): Record<string, 
 }
 
 /** A GPT-2 with random weights; fields left out of `config` take GPT-2 small's values. */
-export function createRandomModel(config: Partial<GPT2Config>, seed: number): GPT2Model {
+export function createRandomModel(config: Partial<GPT2Config>, seed: number, options: GPT2ModelOptions = {}): GPT2Model {
   const full = completeGPT2Config(config);
   const weights = randomWeights(full, seed);
   const params = paramsFromWeights(full, (name) => {
@@ -59,5 +59,5 @@ export function createRandomModel(config: Partial<GPT2Config>, seed: number): GP
     delete weights[name]; // lets the JS copy go as soon as the tensor holds it
     return data;
   });
-  return new GPT2Model(full, params);
+  return new GPT2Model(full, params, options);
 }

@@ -62,6 +62,11 @@ export function jobErrorText(event: ModelProgressEvent): string | null {
   return event.error.message;
 }
 
+/** An API error saying the feature does not exist here (browser mode has no native file dialog). */
+export function isUnavailable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'NOT_AVAILABLE';
+}
+
 /**
  * A folder path from a drop, where the browser gives one: Electron's File has `path`; a file manager drop
  * often carries `text/uri-list` with a file:// URL; browsers otherwise hide paths, so null.

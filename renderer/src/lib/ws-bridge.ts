@@ -292,6 +292,8 @@ export function createWsApi(url: string, options: WsApiOptions = {}): WsApi {
     cancelDownload: (repo) => invoke('cancelDownload', [repo]),
     activateModel: (id) => invoke('activateModel', [id]),
     deleteModel: (id) => invoke('deleteModel', [id]),
+    // Answered by the server, which reports NOT_AVAILABLE: a browser cannot open a dialog on the server's machine.
+    pickImportSource: (kind) => invoke('pickImportSource', kind === undefined ? [] : [kind]),
     onModels(listener) {
       modelListeners.add(listener);
       return () => modelListeners.delete(listener);

@@ -24,6 +24,10 @@
     },
     chunkDelayMs: 12,
     latencyMs: 64,
+    /** pickImportSource: what the "dialog" answers (a path, or null for cancel); 'unavailable' as in browser mode. */
+    pickAnswer: null,
+    picks: [],
+    imports: [],
   };
   window.__inklingMock = mock;
 
@@ -248,13 +252,32 @@
       return () => assistListeners.delete(listener);
     },
     async listModels() {
+      return later(importedModels.slice());
+    },
+    async listStyles() {
       return later([]);
     },
     async inspectModel() {
       return Promise.reject(new Error('not in the mock'));
     },
-    async importModel() {
-      return Promise.reject(new Error('not in the mock'));
+    // Imports "copy" in two progress steps and add a row to the list.
+    async importModel(source, name) {
+      mock.imports.push(source);
+      const total = 6_545_841;
+      const id = name || source.split('/').pop();
+      for (const listener of modelListeners) listener({ jobId: source, kind: 'import', state: 'running', bytes: total / 2, totalBytes: total });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const model = { id, name: id, source: 'imported', origin: source, shape: '2 layers × 32, 4 heads, context 64, vocabulary 50257', parameters: 1_635_744, sizeBytes: total, memoryBytes: 19_507_072, active: false, createdAt: Date.now() };
+      importedModels.unshift(model);
+      for (const listener of modelListeners) listener({ jobId: source, kind: 'import', state: 'done', bytes: total, totalBytes: total, model });
+      return model;
+    },
+    async pickImportSource(kind) {
+      mock.picks.push(kind ?? null);
+      if (mock.pickAnswer === 'unavailable') {
+        return Promise.reject(Object.assign(new Error('there is no file dialog here: type or paste the path of the folder or .safetensors file'), { code: 'NOT_AVAILABLE' }));
+      }
+      return later(mock.pickAnswer);
     },
     async listModelDownloads() {
       return later([]);
@@ -271,9 +294,12 @@
     async deleteModel() {
       return Promise.reject(new Error('not in the mock'));
     },
-    onModels() {
-      return () => {};
+    onModels(listener) {
+      modelListeners.add(listener);
+      return () => modelListeners.delete(listener);
     },
   };
   const assistListeners = new Set();
+  const modelListeners = new Set();
+  const importedModels = [];
 })();

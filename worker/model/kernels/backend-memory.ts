@@ -27,10 +27,32 @@ export interface BackendMemory {
   matMul(a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean): Float32Info;
   /** Hands a buffer over to the engine as an ordinary tensor (disposed like any other). */
   toTensor(info: tf.TensorInfo): tf.Tensor;
+  /**
+   * `size(shape)` numbers of a float32 tensor from element `offset` on, seen as a buffer of their own (no
+   * copy): a block of rows of a weight matrix handed to the matrix kernel. It stays valid while the tensor
+   * lives; give it back with `releaseAlias`, never `free` (it owns no memory).
+   */
+  alias(info: tf.TensorInfo, offset: number, shape: number[]): Float32Info;
+  releaseAlias(alias: tf.TensorInfo): void;
+}
+
+interface WasmTensorData {
+  id: number;
+  memoryOffset: number;
+  shape: number[];
+  dtype: 'float32';
+  refCount: number;
 }
 
 interface WasmBackendLike {
-  dataIdMap: { has(dataId: tf.DataId): boolean };
+  dataIdMap: {
+    has(dataId: tf.DataId): boolean;
+    get(dataId: tf.DataId): WasmTensorData | undefined;
+    set(dataId: tf.DataId, data: WasmTensorData): void;
+    delete(dataId: tf.DataId): boolean;
+  };
+  dataIdNextNumber: number;
+  wasm: { tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void } };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
   disposeData(dataId: tf.DataId): boolean;
@@ -66,6 +88,13 @@ export function currentBackendMemory(): BackendMemory | null {
     }) as Float32Info;
   const toTensor = (info: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(info, backend);
 
+  const checkAlias = (info: tf.TensorInfo, offset: number, shape: number[]) => {
+    const end = offset + sizeOf(shape);
+    if (info.dtype !== 'float32' || offset < 0 || end > sizeOf(info.shape)) {
+      throw new RangeError(`alias: elements [${offset}, ${end}) are not inside a float32 tensor of shape [${info.shape}]`);
+    }
+  };
+
   if (name === 'wasm') {
     const wasm = backend as unknown as WasmBackendLike;
     return {
@@ -75,6 +104,25 @@ export function currentBackendMemory(): BackendMemory | null {
       holds: (t) => wasm.dataIdMap.has(t.dataId),
       matMul,
       toTensor,
+      // An entry in the backend's own table, as makeOutput makes for memory the C++ side allocated, but
+      // released without the heap free that disposeData would do on memory this alias does not own.
+      alias: (info, offset, shape) => {
+        checkAlias(info, offset, shape);
+        const base = wasm.dataIdMap.get(info.dataId)!;
+        const id = wasm.dataIdNextNumber++;
+        const dataId = { id };
+        const memoryOffset = base.memoryOffset + offset * 4;
+        wasm.dataIdMap.set(dataId, { id, memoryOffset, shape, dtype: 'float32', refCount: 1 });
+        wasm.wasm.tfjs.registerTensor(id, sizeOf(shape), memoryOffset);
+        return { dataId, shape, dtype: 'float32' };
+      },
+      releaseAlias: (alias) => {
+        const data = wasm.dataIdMap.get(alias.dataId);
+        if (!data) return;
+        // Also drops the matrix kernel's operators (and packed weights) cached for this id.
+        wasm.wasm.tfjs.disposeData(data.id);
+        wasm.dataIdMap.delete(alias.dataId);
+      },
     };
   }
   const cpu = backend as unknown as CpuBackendLike;
@@ -85,7 +133,18 @@ export function currentBackendMemory(): BackendMemory | null {
     holds: (t) => cpu.data.has(t.dataId),
     matMul,
     toTensor,
+    alias: (info, offset, shape) => {
+      checkAlias(info, offset, shape);
+      const values = cpu.data.get(info.dataId).values as Float32Array;
+      // The JavaScript backend keeps the array it is given: a subarray is a view, not a copy.
+      return cpu.makeTensorInfo(shape, 'float32', values.subarray(offset, offset + sizeOf(shape))) as Float32Info;
+    },
+    releaseAlias: (alias) => void cpu.disposeData(alias.dataId),
   };
+}
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** The same numbers seen with another shape (no copy): what the matrix kernel wants for 2-D weights. */

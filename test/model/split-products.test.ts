@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../worker/backend.js';
+import { currentBackendMemory } from '../../worker/model/kernels/backend-memory.js';
+import { SplitProducts, wantedThreads } from '../../worker/model/parallel/split-products.js';
+import { createRandomModel } from '../../worker/model/random.js';
+import type { GPT2Model } from '../../worker/model/gpt2.js';
+
+await initBackend('wasm');
+
+// Wide enough that every product is split (see MIN_SPLIT_MACS), small enough to be quick.
+const CONFIG = { nLayer: 2, nEmbd: 256, nHead: 4, vocabSize: 1500, nPositions: 320 };
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+/** Prompt as one pass, then `steps` single tokens; the logits of every pass, concatenated. */
+function run(model: GPT2Model, prompt: number[][], steps: number): Float32Array {
+  const cache = model.createCache(prompt.length);
+  const out: number[] = [];
+  try {
+    const first = model.forward(prompt, cache, { allPositions: true });
+    out.push(...first.dataSync());
+    first.dispose();
+    for (let s = 0; s < steps; s++) {
+      const logits = model.forward(prompt.map((_, b) => [(s * 31 + b * 7) % CONFIG.vocabSize]), cache);
+      out.push(...logits.dataSync());
+      logits.dispose();
+    }
+  } finally {
+    cache.dispose();
+  }
+  return Float32Array.from(out);
+}
+
+test('two threads compute what one computes: prompt, single tokens, a batch of 3, the tied output layer', async () => {
+  const one = createRandomModel(CONFIG, 11, { threads: 1 });
+  const two = createRandomModel(CONFIG, 11, { threads: 2 });
+  try {
+    await two.threadsReady;
+    assert.equal(two.threadsNote, null);
+    assert.equal(two.threads, 2);
+    assert.equal(one.threads, 1);
+    const prompt = [Array.from({ length: 70 }, (_, i) => (i * 37) % CONFIG.vocabSize)];
+    // Sums split in two halves round differently: float32 rounding, far below the fixtures' 1e-4.
+    assert.ok(maxDifference(run(one, prompt, 12), run(two, prompt, 12)) < 1e-5);
+    const batch = [0, 1, 2].map((b) => Array.from({ length: 9 }, (_, i) => (i * 13 + b * 101) % CONFIG.vocabSize));
+    assert.ok(maxDifference(run(one, batch, 6), run(two, batch, 6)) < 1e-5);
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+});
+
+test('an untied output layer (lm_head used as stored) is split by its inputs', async () => {
+  const config = { ...CONFIG, tieWordEmbeddings: false };
+  const one = createRandomModel(config, 5, { threads: 1 });
+  const two = createRandomModel(config, 5, { threads: 2 });
+  try {
+    await two.threadsReady;
+    assert.ok(two.params.lmHead, 'the random model has its own output layer');
+    const prompt = [[1, 2, 3, 4, 5, 6]];
+    assert.ok(maxDifference(run(one, prompt, 4), run(two, prompt, 4)) < 1e-5);
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+});
+
+test('no tensor or backend buffer is left behind per token, and dispose stops the thread', async () => {
+  const model = createRandomModel(CONFIG, 3, { threads: 2 });
+  await model.threadsReady;
+  const cache = model.createCache(1);
+  const stepTokens = (n: number) => {
+    for (let i = 0; i < n; i++) model.forward([[i % CONFIG.vocabSize]], cache).dispose();
+  };
+  stepTokens(5);
+  const tensors = tf.memory().numTensors;
+  const heap = tf.memory().numBytes;
+  stepTokens(25); // within the cache's first capacity (32 positions), so it does not grow
+
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.memory().numBytes, heap);
+  cache.dispose();
+  model.dispose();
+  assert.equal(model.threads, 1, 'a disposed model no longer uses its partner');
+});
+
+test('a partner that dies mid-job costs one timeout, then the model goes on alone with the same numbers', async () => {
+  const memory = currentBackendMemory()!;
+  const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);
+  const bias = tf.randomNormal([640], 0, 0.05, 'float32', 2);
+  const x = tf.randomNormal([1, 3, 512], 0, 1, 'float32', 3);
+  const products = await SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: true }], {
+    entry: new URL('./fixtures/partner-dies.mjs', import.meta.url),
+    jobTimeoutMs: 300,
+  });
+  try {
+    const expected = tf.tidy(() => tf.add(tf.matMul(tf.reshape(x, [3, 512]), w), bias).dataSync());
+    const first = products.matMul(x, 0, bias);
+    assert.match(products.lost ?? '', /did not answer within 0.3 s/);
+    assert.ok(maxDifference(memory.view(first).slice(), Float32Array.from(expected)) < 1e-5);
+    memory.free(first);
+    const second = products.matMul(x, 0, bias);
+    assert.ok(maxDifference(memory.view(second).slice(), Float32Array.from(expected)) < 1e-5);
+    memory.free(second);
+  } finally {
+    products.dispose();
+    tf.dispose([w, bias, x]);
+  }
+});
+
+test('a partner that cannot start is reported, not thrown at the first token', async () => {
+  const model = createRandomModel(CONFIG, 3, { threads: 2 });
+  try {
+    await model.threadsReady;
+    assert.equal(model.threads, 2);
+  } finally {
+    model.dispose();
+  }
+  const memory = currentBackendMemory()!;
+  const w = tf.zeros([4, 4]);
+  await assert.rejects(
+    SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: false }], { entry: new URL('./fixtures/no-such-partner.mjs', import.meta.url) }),
+    /second engine thread did not start/,
+  );
+  w.dispose();
+});
+
+test('INKLING_THREADS chooses one or two threads and rejects nonsense', () => {
+  assert.equal(wantedThreads({ INKLING_THREADS: '1' }), 1);
+  assert.equal(wantedThreads({ INKLING_THREADS: '8' }), 2);
+  assert.throws(() => wantedThreads({ INKLING_THREADS: 'two' }), /INKLING_THREADS must be a positive integer/);
+});

@@ -1,0 +1,57 @@
+/**
+ * The contract between a GPT2Model's thread and its product partner (partner-thread.ts): one job at a time,
+ * posted through a small shared Int32Array and woken with Atomics, numbers passed in a SharedArrayBuffer.
+ *
+ * Why not postMessage per product: a decode step has ~50 products of a few hundred microseconds each; a
+ * message round trip through both event loops costs about as much as the product. A futex wake costs ~10 µs.
+ */
+
+/** Slots of the control array. */
+export const Slot = {
+  state: 0,
+  /** Which weight block (index into the list sent at start) the job multiplies by. */
+  weight: 1,
+  /** Rows of the job's input. */
+  rows: 2,
+} as const;
+export const CONTROL_SLOTS = 4;
+
+/** Values of `Slot.state`. Only the thread that does not own a state writes the next one. */
+export const State = {
+  /** Nothing posted; the partner sleeps. */
+  idle: 0,
+  /** A job is posted; the partner owns the buffers until it writes done or failed. */
+  job: 1,
+  done: 2,
+  /** The job threw; the reason is on the port. */
+  failed: 3,
+  /** Exit the loop. */
+  stop: 4,
+  /** New numbers buffer on the port: take it, then answer done. */
+  buffers: 5,
+} as const;
+
+/** One block of rows of a weight matrix [rows, cols], the partner's share of a product. */
+export interface PartnerWeight {
+  rows: number;
+  cols: number;
+  /** Multiply by its transpose (x · Wᵀ), as for a tied output layer stored [vocab, width]. */
+  transposed: boolean;
+  values: Float32Array<ArrayBuffer>;
+}
+
+export interface PartnerWorkerData {
+  /** The tsx bootstrap's entry (development only; see ../../thread-entry.ts). */
+  entry?: string;
+  control: SharedArrayBuffer;
+  port: import('node:worker_threads').MessagePort;
+}
+
+/** Host → partner on the port. */
+export type PartnerCommand =
+  | { type: 'weights'; weights: PartnerWeight[] }
+  /** Numbers buffer: the job's input at element 0, its output at element `outputOffset`. */
+  | { type: 'buffers'; numbers: SharedArrayBuffer; outputOffset: number };
+
+/** Partner → host on the port. */
+export type PartnerReport = { type: 'ready'; backend: string } | { type: 'failed'; message: string };
