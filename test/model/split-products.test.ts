@@ -96,7 +96,7 @@ test('a partner that dies mid-job costs one timeout, then the model goes on alon
   const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);
   const bias = tf.randomNormal([640], 0, 0.05, 'float32', 2);
   const x = tf.randomNormal([1, 3, 512], 0, 1, 'float32', 3);
-  const products = await SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: true }], {
+  const products = await SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: true }], [], {
     entry: new URL('./fixtures/partner-dies.mjs', import.meta.url),
     jobTimeoutMs: 300,
   });
@@ -126,7 +126,7 @@ test('a partner that cannot start is reported, not thrown at the first token', a
   const memory = currentBackendMemory()!;
   const w = tf.zeros([4, 4]);
   await assert.rejects(
-    SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: false }], { entry: new URL('./fixtures/no-such-partner.mjs', import.meta.url) }),
+    SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: false }], [], { entry: new URL('./fixtures/no-such-partner.mjs', import.meta.url) }),
     /second engine thread did not start/,
   );
   w.dispose();

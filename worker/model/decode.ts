@@ -17,9 +17,10 @@ import {
   layerNormRows,
   reluInPlace,
 } from './kernels/host-ops.js';
+import { promptAttention } from './kernels/prompt-attention.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
-import type { SplitProducts, SplitWeight } from './parallel/split-products.js';
+import type { SplitMlp, SplitProducts, SplitWeight } from './parallel/split-products.js';
 
 /**
  * Off: every forward pass takes the tf-op path (for A/B measurements and for ruling the decode step out).
@@ -28,11 +29,14 @@ import type { SplitProducts, SplitWeight } from './parallel/split-products.js';
 export const DECODE_PATH_ENV = 'INKLING_DECODE_PATH';
 export const decodePath = { enabled: globalThis.process?.env?.[DECODE_PATH_ENV] !== 'off' };
 
+/** New positions per row from which attention goes through the matrix kernel (see prompt-attention.ts). */
+const PROMPT_ATTENTION_MIN_TIME = 16;
+
 interface Linear3d {
   /** The weight seen as [1, in, out], the shape the matrix kernel takes (no copy). */
   weight: tf.TensorInfo;
   bias: tf.TensorInfo;
-  /** Its place in `splitWeights()`. */
+  /** Its place in `splitWork().products` (-1: an MLP weight, split with its MLP). */
   index: number;
 }
 
@@ -58,25 +62,42 @@ export class GPT2Decoder {
   ) {
     this.tensors = paramTensors(params);
     let index = 0;
-    const as3d = (l: LinearParams): Linear3d => ({ weight: reshaped(l.weight, [1, ...l.weight.shape]), bias: l.bias, index: index++ });
+    const as3d = (l: LinearParams, split = true): Linear3d => ({
+      weight: reshaped(l.weight, [1, ...l.weight.shape]),
+      bias: l.bias,
+      index: split ? index++ : -1,
+    });
     this.linears = params.blocks.map((b) => ({
       cAttn: as3d(b.attn.cAttn),
       attnProj: as3d(b.attn.cProj),
-      cFc: as3d(b.mlp.cFc),
-      mlpProj: as3d(b.mlp.cProj),
+      cFc: as3d(b.mlp.cFc, false),
+      mlpProj: as3d(b.mlp.cProj, false),
     }));
     this.lmHead = params.lmHead
       ? { weight: reshaped(params.lmHead, [1, ...params.lmHead.shape]), transposed: false, index }
       : { weight: reshaped(params.wte, [1, ...params.wte.shape]), transposed: true, index };
   }
 
-  /** Every weight matrix of the step in the order of the indices `products` is asked for. */
-  splitWeights(): SplitWeight[] {
-    const linears = this.linears.flatMap((l) => [l.cAttn, l.attnProj, l.cFc, l.mlpProj]);
-    return [
-      ...linears.map((l) => ({ weight: l.weight, transposed: false, hasBias: true })),
-      { weight: this.lmHead.weight, transposed: this.lmHead.transposed, hasBias: false },
-    ];
+  /**
+   * What a second thread can share: the attention products and the output layer (in the order of their
+   * indices) and every MLP whole (one hand-off per MLP; its hidden units never cross threads).
+   */
+  splitWork(): { products: SplitWeight[]; mlps: SplitMlp[] } {
+    const linears = this.linears.flatMap((l) => [l.cAttn, l.attnProj]);
+    const activation = this.config.activation === 'relu' ? 'relu' : 'gelu_new';
+    return {
+      products: [
+        ...linears.map((l) => ({ weight: l.weight, transposed: false, hasBias: true })),
+        { weight: this.lmHead.weight, transposed: this.lmHead.transposed, hasBias: false },
+      ],
+      mlps: this.params.blocks.map(({ mlp }) => ({
+        fc: mlp.cFc.weight,
+        fcBias: mlp.cFc.bias,
+        proj: mlp.cProj.weight,
+        projBias: mlp.cProj.bias,
+        activation,
+      })),
+    };
   }
 
   /** The current backend's memory when this step can run on it (and the tensors live there), else null. */
@@ -112,7 +133,7 @@ export class GPT2Decoder {
     };
     const products = this.products;
     const matMul = (x: tf.TensorInfo, w: { weight: tf.TensorInfo; index: number; transposed?: boolean }, bias: tf.TensorInfo | null) => {
-      const y = products ? products.matMul(x, w.index, bias) : memory.matMul(x, w.weight, bias, w.transposed ?? false);
+      const y = products && w.index >= 0 ? products.matMul(x, w.index, bias) : memory.matMul(x, w.weight, bias, w.transposed ?? false);
       live.add(y);
       return y;
     };
@@ -138,19 +159,27 @@ export class GPT2Decoder {
         free(h);
         const attended = alloc(rows);
         const attention = { batch, nHead, headDim, capacity, position, time, scale: this.attentionScale(i) };
-        decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
+        if (time >= PROMPT_ATTENTION_MIN_TIME) promptAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended);
+        else decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
         free(qkv);
         const projected = matMul(attended, w.attnProj, w.attnProj.bias);
         free(attended);
         h = alloc(rows);
         addLayerNormRows(v(x), v(projected), v(block.ln2.weight), v(block.ln2.bias), eps, v(h));
         free(projected);
-        const hidden = matMul(h, w.cFc, w.cFc.bias);
-        free(h);
-        if (this.config.activation === 'relu') reluInPlace(v(hidden));
-        else geluTanhInPlace(v(hidden));
-        pending = matMul(hidden, w.mlpProj, w.mlpProj.bias);
-        free(hidden);
+        const shared = products?.mlp(h, i) ?? null;
+        if (shared) {
+          live.add(shared);
+          pending = shared;
+          free(h);
+        } else {
+          const hidden = matMul(h, w.cFc, w.cFc.bias);
+          free(h);
+          if (this.config.activation === 'relu') reluInPlace(v(hidden));
+          else geluTanhInPlace(v(hidden));
+          pending = matMul(hidden, w.mlpProj, w.mlpProj.bias);
+          free(hidden);
+        }
       }
 
       h = alloc(rows);

@@ -312,7 +312,8 @@ export class GPT2Model implements LanguageModel {
     }
     if (this.threadsNote) return;
     try {
-      const products = await SplitProducts.start(memory!, decoder!.splitWeights());
+      const { products: weights, mlps } = decoder!.splitWork();
+      const products = await SplitProducts.start(memory!, weights, mlps);
       if (this.disposed) products.dispose();
       else decoder!.products = products;
     } catch (error) {

@@ -98,14 +98,10 @@ export function decodeAttention(
 ): void {
   const { batch, nHead, headDim: D, capacity, position, time, scale } = shape;
   const C = nHead * D;
+  writeNewKeysValues(qkv, keys, values, shape);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < nHead; h++) {
       const head = (b * nHead + h) * capacity * D;
-      for (let t = 0; t < time; t++) {
-        const k = (b * time + t) * 3 * C + C + h * D;
-        keys.set(qkv.subarray(k, k + D), head + (position + t) * D);
-        values.set(qkv.subarray(k + C, k + C + D), head + (position + t) * D);
-      }
       for (let t = 0; t < time; t++) {
         const q = (b * time + t) * 3 * C + h * D;
         const n = position + t + 1;
@@ -129,6 +125,44 @@ export function decodeAttention(
         for (let d = 0; d < D; d++) out[o + d] = scratch[acc + d];
       }
     }
+  }
+}
+
+/** Copies the new positions' keys and values from qkv ([batch·time, 3·C]) into the cache buffers. */
+export function writeNewKeysValues(qkv: Float32Array, keys: Float32Array, values: Float32Array, shape: DecodeAttentionShape): void {
+  const { batch, nHead, headDim: D, capacity, position, time } = shape;
+  const C = nHead * D;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < nHead; h++) {
+      const head = (b * nHead + h) * capacity * D;
+      for (let t = 0; t < time; t++) {
+        const k = (b * time + t) * 3 * C + C + h * D;
+        keys.set(qkv.subarray(k, k + D), head + (position + t) * D);
+        values.set(qkv.subarray(k + C, k + C + D), head + (position + t) * D);
+      }
+    }
+  }
+}
+
+/**
+ * scores [time, positions] → attention weights in place: scaled, row t masked beyond position + t (it may
+ * not see later positions), softmax by row.
+ */
+export function causalSoftmaxRows(scores: Float32Array, time: number, positions: number, position: number, scale: number): void {
+  for (let t = 0; t < time; t++) {
+    const row = t * positions;
+    const seen = position + t + 1;
+    let max = -Infinity;
+    for (let j = 0; j < seen; j++) max = Math.max(max, scores[row + j] * scale);
+    let total = 0;
+    for (let j = 0; j < seen; j++) {
+      const e = Math.exp(scores[row + j] * scale - max);
+      scores[row + j] = e;
+      total += e;
+    }
+    const inverse = 1 / total;
+    for (let j = 0; j < seen; j++) scores[row + j] *= inverse;
+    scores.fill(0, row + seen, row + positions);
   }
 }
 

@@ -7,7 +7,17 @@ import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend.js';
 import { currentBackendMemory, type BackendMemory } from '../kernels/backend-memory.js';
-import { Slot, State, type PartnerCommand, type PartnerReport, type PartnerWeight, type PartnerWorkerData } from './protocol.js';
+import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
+import {
+  Job,
+  Slot,
+  State,
+  type PartnerCommand,
+  type PartnerMlp,
+  type PartnerReport,
+  type PartnerWeight,
+  type PartnerWorkerData,
+} from './protocol.js';
 
 const { control, port } = workerData as PartnerWorkerData;
 const ctrl = new Int32Array(control);
@@ -26,6 +36,45 @@ function holdWeights(memory: BackendMemory, weights: PartnerWeight[]): HeldWeigh
     memory.view(info).set(values);
     return { info, rows, cols, transposed };
   });
+}
+
+interface HeldMlp {
+  width: number;
+  activate: (x: Float32Array) => void;
+  fc: tf.TensorInfo;
+  fcBias: tf.TensorInfo;
+  proj: tf.TensorInfo;
+}
+
+function holdMlps(memory: BackendMemory, mlps: PartnerMlp[]): HeldMlp[] {
+  const hold = (values: Float32Array, shape: number[]) => {
+    const info = memory.alloc(shape);
+    memory.view(info).set(values);
+    return info;
+  };
+  return mlps.map((m) => ({
+    width: m.width,
+    activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
+    fc: hold(m.fc, [1, m.width, m.hidden]),
+    fcBias: hold(m.fcBias, [m.hidden]),
+    proj: hold(m.proj, [1, m.hidden, m.width]),
+  }));
+}
+
+/** input [rows, width] → activation(input · fc + bias) · proj, the partner's partial sum, into the numbers. */
+function runMlp(memory: BackendMemory, mlp: HeldMlp, rows: number, numbers: Float32Array, outputOffset: number): void {
+  const x = memory.alloc([1, rows, mlp.width]);
+  let hidden: tf.TensorInfo | null = null;
+  let y: tf.TensorInfo | null = null;
+  try {
+    memory.view(x).set(numbers.subarray(0, rows * mlp.width));
+    hidden = memory.matMul(x, mlp.fc, mlp.fcBias, false);
+    mlp.activate(memory.view(hidden));
+    y = memory.matMul(hidden, mlp.proj, null, false);
+    numbers.set(memory.view(y), outputOffset);
+  } finally {
+    for (const info of [x, hidden, y]) if (info) memory.free(info);
+  }
 }
 
 /** input [rows, k] from the shared numbers → product with the weight block → output [rows, n] into them. */
@@ -57,7 +106,9 @@ async function start(): Promise<void> {
   const first = await new Promise<PartnerCommand>((resolve) => port.once('message', resolve));
   if (first.type !== 'weights') throw new Error(`partner: expected the weights first, got ${first.type}`);
   const weights = holdWeights(memory, first.weights);
+  const mlps = holdMlps(memory, first.mlps);
   first.weights.length = 0; // let the transferred copies go
+  first.mlps.length = 0;
   let numbers: Float32Array = new Float32Array(0);
   let outputOffset = 0;
   report({ type: 'ready', backend: tf.getBackend() });
@@ -76,8 +127,9 @@ async function start(): Promise<void> {
         numbers = new Float32Array(command.numbers);
         outputOffset = command.outputOffset;
       } else {
-        const weight = weights[Atomics.load(ctrl, Slot.weight)];
-        multiply(memory, weight, Atomics.load(ctrl, Slot.rows), numbers, outputOffset);
+        const [index, rows] = [Atomics.load(ctrl, Slot.weight), Atomics.load(ctrl, Slot.rows)];
+        if (Atomics.load(ctrl, Slot.kind) === Job.mlp) runMlp(memory, mlps[index], rows, numbers, outputOffset);
+        else multiply(memory, weights[index], rows, numbers, outputOffset);
       }
       Atomics.store(ctrl, Slot.state, State.done);
     } catch (error) {

@@ -13,6 +13,15 @@ export const Slot = {
   weight: 1,
   /** Rows of the job's input. */
   rows: 2,
+  /** What to do: a `Job` value. */
+  kind: 3,
+} as const;
+
+export const Job = {
+  /** input · weight block `Slot.weight`. */
+  product: 0,
+  /** The partner's half of MLP `Slot.weight`: activation(input · fc + bias) · proj, a partial sum. */
+  mlp: 1,
 } as const;
 export const CONTROL_SLOTS = 4;
 
@@ -47,9 +56,26 @@ export interface PartnerWorkerData {
   port: import('node:worker_threads').MessagePort;
 }
 
+export type Activation = 'gelu_new' | 'relu';
+
+/**
+ * The partner's half of a GPT-2 MLP: the second half of its hidden units, i.e. columns of c_fc (with their
+ * bias) and the matching rows of c_proj. Its hidden values never leave the partner.
+ */
+export interface PartnerMlp {
+  width: number;
+  hidden: number;
+  activation: Activation;
+  /** [width, hidden] */
+  fc: Float32Array<ArrayBuffer>;
+  fcBias: Float32Array<ArrayBuffer>;
+  /** [hidden, width] */
+  proj: Float32Array<ArrayBuffer>;
+}
+
 /** Host → partner on the port. */
 export type PartnerCommand =
-  | { type: 'weights'; weights: PartnerWeight[] }
+  | { type: 'weights'; weights: PartnerWeight[]; mlps: PartnerMlp[] }
   /** Numbers buffer: the job's input at element 0, its output at element `outputOffset`. */
   | { type: 'buffers'; numbers: SharedArrayBuffer; outputOffset: number };
 

@@ -16,7 +16,19 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import type * as tf from '@tensorflow/tfjs-core';
 import { threadEntry } from '../../thread-entry.js';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
-import { CONTROL_SLOTS, Slot, State, type PartnerCommand, type PartnerReport, type PartnerWeight, type PartnerWorkerData } from './protocol.js';
+import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
+import {
+  CONTROL_SLOTS,
+  Job,
+  Slot,
+  State,
+  type Activation,
+  type PartnerCommand,
+  type PartnerMlp,
+  type PartnerReport,
+  type PartnerWeight,
+  type PartnerWorkerData,
+} from './protocol.js';
 
 /** `INKLING_THREADS=1` keeps the engine on one core; unset, it uses two where the machine has them. */
 export const THREADS_ENV = 'INKLING_THREADS';
@@ -51,6 +63,31 @@ export interface SplitWeight {
   hasBias: boolean;
 }
 
+/** A GPT-2 MLP, split by hidden units: each thread runs its half end to end and the halves' sums are added. */
+export interface SplitMlp {
+  /** c_fc [width, hidden] and its bias. */
+  fc: tf.TensorInfo;
+  fcBias: tf.TensorInfo;
+  /** c_proj [hidden, width] and its bias. */
+  proj: tf.TensorInfo;
+  projBias: tf.TensorInfo;
+  activation: Activation;
+}
+
+interface MlpEntry {
+  width: number;
+  hidden: number;
+  /** This thread's hidden units [0, split). */
+  split: number;
+  activate: (x: Float32Array) => void;
+  /** Columns [0, split) of c_fc: a copy, since columns of a row-major matrix are not contiguous. */
+  fcMine: Float32Info;
+  fcBiasMine: Float32Info;
+  /** Rows [0, split) of c_proj (alias). */
+  projMine: Float32Info;
+  projBias: tf.TensorInfo;
+}
+
 export interface SplitProductsOptions {
   /** The partner's script (tests start a faulty one). */
   entry?: URL;
@@ -76,6 +113,7 @@ export class SplitProducts {
   private constructor(
     private readonly memory: BackendMemory,
     private readonly entries: Entry[],
+    private readonly mlps: MlpEntry[],
     private readonly worker: Worker,
     private readonly port: MessagePort,
     control: SharedArrayBuffer,
@@ -90,7 +128,7 @@ export class SplitProducts {
    * Starts the partner with its share of each weight (in the model's memory, which must be the wasm
    * backend's) and resolves once it holds them.
    */
-  static async start(memory: BackendMemory, weights: SplitWeight[], options: SplitProductsOptions = {}): Promise<SplitProducts> {
+  static async start(memory: BackendMemory, weights: SplitWeight[], mlpsToSplit: SplitMlp[], options: SplitProductsOptions = {}): Promise<SplitProducts> {
     const entries: Entry[] = [];
     const shares: PartnerWeight[] = [];
     for (const { weight, transposed, hasBias } of weights) {
@@ -102,13 +140,19 @@ export class SplitProducts {
       shares.push({ rows: rows - split, cols, transposed, values: memory.view(weight).slice(split * cols, rows * cols) });
     }
 
+    const mlpShares = mlpsToSplit.map((m) => mlpShare(memory, m));
+
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     const { port1, port2 } = new MessageChannel();
     const { url, entry } = threadEntry(options.entry ?? new URL('./partner-thread.js', import.meta.url));
     const workerData: PartnerWorkerData = { entry, control, port: port2 };
     const worker = new Worker(url, { workerData, transferList: [port2] });
     worker.unref();
-    port1.postMessage({ type: 'weights', weights: shares } satisfies PartnerCommand, shares.map((s) => s.values.buffer as ArrayBuffer));
+    const transfers = [
+      ...shares.map((s) => s.values.buffer),
+      ...mlpShares.flatMap((m) => [m.fc.buffer, m.fcBias.buffer, m.proj.buffer]),
+    ];
+    port1.postMessage({ type: 'weights', weights: shares, mlps: mlpShares } satisfies PartnerCommand, transfers);
 
     try {
       await new Promise<void>((resolve, reject) => {
@@ -126,7 +170,8 @@ export class SplitProducts {
     port1.removeAllListeners();
     port1.unref();
     for (const e of entries) if (e.split < e.rows) e.mine = memory.alias(e.whole, 0, [1, e.split, e.cols]);
-    return new SplitProducts(memory, entries, worker, port1, control, options.jobTimeoutMs ?? JOB_TIMEOUT_MS);
+    const mlps = mlpsToSplit.map((m) => mlpEntry(memory, m));
+    return new SplitProducts(memory, entries, mlps, worker, port1, control, options.jobTimeoutMs ?? JOB_TIMEOUT_MS);
   }
 
   /** Why the partner is no longer used (null while it is). */
@@ -151,9 +196,7 @@ export class SplitProducts {
     const xs = memory.view(x);
     if (e.transposed) this.numbers.set(xs.subarray(0, rows * k));
     else for (let r = 0; r < rows; r++) this.numbers.set(xs.subarray(r * k + e.split, (r + 1) * k), r * theirK);
-    Atomics.store(this.ctrl, Slot.weight, index);
-    Atomics.store(this.ctrl, Slot.rows, rows);
-    this.post(State.job);
+    this.postJob(Job.product, index, rows);
 
     let ours: Float32Info;
     if (e.transposed) {
@@ -190,17 +233,59 @@ export class SplitProducts {
     return out;
   }
 
-  /** Stops the partner and gives back the aliases (before the model frees its weights). */
+  /**
+   * MLP `layer` of x [1, R, width] → [1, R, width] (both biases added), or null when it should run on this
+   * thread alone (too small, or the partner is gone): the caller then runs it the ordinary way.
+   */
+  mlp(x: tf.TensorInfo, layer: number): Float32Info | null {
+    const m = this.mlps[layer];
+    const rows = x.shape[1];
+    if (this.lostReason || rows * m.width * m.hidden < MIN_SPLIT_MACS) return null;
+    if (!this.ensureRoom(rows * m.width, rows * m.width)) return null;
+    const { memory } = this;
+    this.numbers.set(memory.view(x).subarray(0, rows * m.width));
+    this.postJob(Job.mlp, layer, rows);
+
+    const hidden = memory.matMul(x, m.fcMine, m.fcBiasMine, false);
+    let ours: Float32Info;
+    try {
+      m.activate(memory.view(hidden));
+      ours = memory.matMul(hidden, m.projMine, m.projBias, false);
+    } finally {
+      memory.free(hidden);
+    }
+    if (!this.finish()) {
+      memory.free(ours);
+      return null;
+    }
+    const [sum, theirs] = [memory.view(ours), this.numbers.subarray(this.outputOffset, this.outputOffset + rows * m.width)];
+    for (let i = 0; i < sum.length; i++) sum[i] += theirs[i];
+    return ours;
+  }
+
+  /** Stops the partner and gives back the aliases and copies (before the model frees its weights). */
   dispose(): void {
     for (const e of this.entries) {
       if (e.mine) this.memory.releaseAlias(e.mine);
       e.mine = null;
+    }
+    for (const m of this.mlps.splice(0)) {
+      this.memory.free(m.fcMine);
+      this.memory.releaseAlias(m.fcBiasMine);
+      this.memory.releaseAlias(m.projMine);
     }
     if (!this.lostReason) this.lostReason = 'stopped';
     Atomics.store(this.ctrl, Slot.state, State.stop);
     Atomics.notify(this.ctrl, Slot.state);
     void this.worker.terminate();
     this.port.close();
+  }
+
+  private postJob(kind: number, index: number, rows: number): void {
+    Atomics.store(this.ctrl, Slot.kind, kind);
+    Atomics.store(this.ctrl, Slot.weight, index);
+    Atomics.store(this.ctrl, Slot.rows, rows);
+    this.post(State.job);
   }
 
   private post(state: number): void {
@@ -253,6 +338,45 @@ export class SplitProducts {
     this.lostReason = reason;
     void this.worker.terminate();
   }
+}
+
+function mlpHalves(memory: BackendMemory, m: SplitMlp): { width: number; hidden: number; split: number } {
+  const [width, hidden] = m.fc.shape.slice(-2);
+  return { width, hidden, split: Math.floor(hidden / 2) };
+}
+
+/** The partner's half: columns [split, hidden) of c_fc and its bias, rows [split, hidden) of c_proj. */
+function mlpShare(memory: BackendMemory, m: SplitMlp): PartnerMlp {
+  const { width, hidden, split } = mlpHalves(memory, m);
+  const theirs = hidden - split;
+  const fc = new Float32Array(width * theirs);
+  const all = memory.view(m.fc);
+  for (let r = 0; r < width; r++) fc.set(all.subarray(r * hidden + split, (r + 1) * hidden), r * theirs);
+  return {
+    width,
+    hidden: theirs,
+    activation: m.activation,
+    fc,
+    fcBias: memory.view(m.fcBias).slice(split, hidden),
+    proj: memory.view(m.proj).slice(split * width, hidden * width),
+  };
+}
+
+function mlpEntry(memory: BackendMemory, m: SplitMlp): MlpEntry {
+  const { width, hidden, split } = mlpHalves(memory, m);
+  const fcMine = memory.alloc([1, width, split]);
+  const [all, mine] = [memory.view(m.fc), memory.view(fcMine)];
+  for (let r = 0; r < width; r++) mine.set(all.subarray(r * hidden, r * hidden + split), r * split);
+  return {
+    width,
+    hidden,
+    split,
+    activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
+    fcMine,
+    fcBiasMine: memory.alias(m.fcBias, 0, [split]),
+    projMine: memory.alias(m.proj, 0, [1, split, width]),
+    projBias: m.projBias,
+  };
 }
 
 function reshape3d(weight: tf.TensorInfo): tf.TensorInfo {
