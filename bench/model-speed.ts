@@ -85,7 +85,7 @@ await ensureRandomCheckpoint();
 let t = performance.now();
 const model = await loadModel(modelDir);
 console.log(`load (including a first token that prepares every weight): ${(performance.now() - t).toFixed(0)} ms, weights ${mib(model.weightBytes)}, RSS ${mib(process.memoryUsage().rss)}`);
-console.log(`threads: ${model.threads}${model.threadsNote ? ` (${model.threadsNote})` : ''}`);
+console.log(`threads: ${model.threads}${model.threadsNote ? ` (${model.threadsNote})` : ''}, precision: ${model.precision}${model.precisionNote ? ` (${model.precisionNote})` : ''}, extra ${mib(model.extraBytes)}`);
 
 let seed = 7;
 const prompt = Array.from({ length: promptLength }, () => (seed = (seed * 48271) % 2147483647) % model.config.vocabSize);

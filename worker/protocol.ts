@@ -51,6 +51,8 @@ export interface InitMessage {
    * smaller window bounds the prefill cost of a keystroke that cannot reuse the cache.
    */
   maxContextTokens?: number;
+  /** Threads for the model's matrix products (1 or 2; default: INKLING_THREADS, else by model size). */
+  threads?: number;
 }
 
 export interface CompleteMessage {
@@ -197,6 +199,10 @@ export type WorkerStatusEvent =
       state: 'ready';
       backend: string;
       backendReason: string;
+      /** Threads the model's matrix products run on (1 or 2; see GPT2Model.threads). */
+      threads: number;
+      /** Why one thread although two were asked for (GPT2Model.threadsNote), else null. */
+      threadsNote: string | null;
       modelName: string;
       /** Context length of the model. */
       nPositions: number;

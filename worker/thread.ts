@@ -115,13 +115,15 @@ async function load(msg: InitMessage): Promise<Engine> {
   const started = performance.now();
   post({ type: 'status', state: 'loading', modelDir: msg.modelDir });
   const backend = await initBackend(msg.backend);
-  const [model, tokenizer] = await Promise.all([loadModel(msg.modelDir), loadTokenizer(msg.modelDir)]);
+  const [model, tokenizer] = await Promise.all([loadModel(msg.modelDir, { threads: msg.threads }), loadTokenizer(msg.modelDir)]);
   const nPositions = model.config.nPositions;
   post({
     type: 'status',
     state: 'ready',
     backend: backend.name,
     backendReason: backend.reason,
+    threads: model.threads,
+    threadsNote: model.threadsNote,
     modelName: path.basename(path.resolve(msg.modelDir)),
     nPositions,
     loadMs: performance.now() - started,

@@ -15,6 +15,12 @@ function modelDir(input: CliInput): string {
   return dir;
 }
 
+/** `--threads N` for loadModel (undefined: its default, INKLING_THREADS or by model size). */
+function threadsOption(input: CliInput): { threads?: number } {
+  const threads = input.ints('threads', 1);
+  return threads === undefined ? {} : { threads };
+}
+
 function generationOptions(input: CliInput): GenerationOptions {
   const options: GenerationOptions = {
     maxLength: input.ints('max-length', 1),
@@ -46,7 +52,7 @@ async function generateCommand(input: CliInput): Promise<void> {
   const dir = modelDir(input);
   const backend = await initBackend(values.backend);
   const started = performance.now();
-  const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+  const [model, tokenizer] = await Promise.all([loadModel(dir, threadsOption(input)), loadTokenizer(dir)]);
   const loadMs = performance.now() - started;
   try {
     const promptIds = values.prompt !== undefined ? tokenizer.encode(values.prompt) : input.ids('prompt-ids')!;
@@ -61,6 +67,8 @@ async function generateCommand(input: CliInput): Promise<void> {
       const out = {
         backend: backend.name,
         backendReason: backend.reason,
+        threads: model.threads,
+        threadsNote: model.threadsNote,
         promptTokens: result.promptTokens,
         truncatedPromptTokens: result.truncatedPromptTokens,
         sequences: result.sequences.map((s) => ({ ids: s.ids, text: s.text, finishReason: s.finishReason })),
@@ -98,7 +106,7 @@ async function logitsCommand(input: CliInput): Promise<void> {
   if (ids === undefined) throw new UsageError('logits needs --prompt-ids 1,2,3');
   if (!input.values.json) throw new UsageError('logits prints JSON only: add --json');
   await initBackend(input.values.backend);
-  const model = await loadModel(modelDir(input));
+  const model = await loadModel(modelDir(input), threadsOption(input));
   const cache = model.createCache(1);
   try {
     if (ids.length > model.config.nPositions) {

@@ -24,7 +24,9 @@ Texts longer than the context are scored in sliding windows; each token is score
   --stride N         tokens between windows (default: half the context; = --context for plain blocks)
   --batch-size N     windows per forward pass (default: what fits 64 MB of logits)
   --json             one JSON object instead of text
-  --backend auto|tensorflow|wasm|cpu`;
+  --backend auto|tensorflow|wasm|cpu
+  --threads N        threads the model is loaded with (default 1): a second one serves only the decode
+                     step of generation, not the scoring here`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -34,6 +36,7 @@ const OPTIONS = {
   'batch-size': { type: 'string' },
   json: { type: 'boolean' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -64,9 +67,12 @@ export async function evalCommand(args: string[], io: EvalIo = PROCESS_IO): Prom
     const contextLength = parseIntOption('context', values.context, 1);
     const stride = parseIntOption('stride', values.stride, 1);
     const batchSize = parseIntOption('batch-size', values['batch-size'], 1);
+    // Scoring runs the whole-window forward pass (worker/eval) on this thread, never the decode step that a
+    // second thread shares, so by default no partner is started (it would hold a copy of half the weights).
+    const threads = parseIntOption('threads', values.threads, 1);
 
     const backend = await initBackend(values.backend);
-    const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+    const [model, tokenizer] = await Promise.all([loadModel(dir, { threads: threads ?? 1 }), loadTokenizer(dir)]);
     try {
       const started = performance.now();
       const result = await evaluateText(paramMapOf(model.params), model.config, tokenizer, text, { contextLength, stride, batchSize });

@@ -33,22 +33,26 @@ Commands:
   generate   --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-length N | --max-new-tokens N]
              [--min-new-tokens N] [--num-return-sequences K] [--do-sample] [--temperature T] [--top-k K]
              [--top-p P] [--repetition-penalty R] [--no-repeat-ngram-size N] [--seed S] [--stop STR]...
-             [--backend auto|tensorflow|wasm|cpu] [--json]
+             [--backend auto|tensorflow|wasm|cpu] [--threads N] [--json]
   tokenize   (TEXT | --file F) [--model DIR] [--json]      ("--" ends the options)
   detokenize 1,2,3 [--model DIR]                           prints the exact text, nothing added
   logits     --model DIR --prompt-ids 1,2,3 --json         the full logits row of the last position
+             [--threads N]
   finetune   --model DIR --data FILE_OR_DIR [--method lora|full] [--epochs N] [--lr X] [--out DIR]
              [--resume] [--json]
-  eval       --model DIR --file F [--json]                 token count, loss, perplexity, bits per byte
+  eval       --model DIR --file F [--threads N] [--json]   token count, loss, perplexity, bits per byte
   score      --model DIR --context TEXT --candidates 'a|b|c' [--json]
   classify   --model DIR --labels a,b,c [--template T] (--text X | --file F.jsonl) [--json]
   train-classifier --model DIR --data F.csv|F.jsonl [--method head|lora] [--out DIR] [--json]
   rewrite    --model DIR --template translate-en-fr|formal|FILE --text X [generation options] [--json]
   import     SOURCE [--data-dir DIR] [--activate]          check a Hugging Face GPT-2 checkpoint and add it to
              the app's models (as its Import does); --to DIR only copies it
-  download   gpt2|gpt2-medium|gpt2-large|gpt2-xl [--to DIR] fetch GPT-2 from the Hugging Face hub
+  download   gpt2|gpt2-medium|gpt2-large|gpt2-xl [--data-dir DIR] [--activate]   fetch GPT-2 from the
+             Hugging Face hub and add it to the app's models (as its Download does); --to DIR only fetches
              (each of these has its own --help)
 
+--threads N: 1, or 2 to share the decode step's matrix products with a second thread (wasm backend;
+default INKLING_THREADS, else 2 on a machine with two cores for models large enough to gain; eval: 1).
 Common: --verbose (stack traces), --help`;
 
 const OPTIONS = {
@@ -68,6 +72,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   stop: { type: 'string', multiple: true },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   file: { type: 'string' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },

@@ -87,6 +87,8 @@ export interface StartOptions {
   backend?: string;
   /** Prompt tokens kept at most (default: the model's context). */
   maxContextTokens?: number;
+  /** Threads for the model's matrix products (1 or 2; default: INKLING_THREADS, else by model size). */
+  threads?: number;
 }
 
 export interface EngineMemory {
@@ -181,7 +183,7 @@ export class EngineHost {
   /** Starts the worker and loads the model; resolves with the status once it is 'ready' or 'error'. */
   start(modelDir: string, options: StartOptions = {}): Promise<EngineStatus> {
     this.stopped = false;
-    this.init = { type: 'init', modelDir, backend: options.backend, maxContextTokens: options.maxContextTokens };
+    this.init = { type: 'init', modelDir, backend: options.backend, maxContextTokens: options.maxContextTokens, threads: options.threads };
     const settled = new Promise<EngineStatus>((resolve) => {
       const off = this.on('status', (status) => {
         if (status.state === 'ready' || status.state === 'error') {
@@ -577,6 +579,8 @@ export class EngineHost {
             state: 'ready',
             backend: message.backend,
             backendReason: message.backendReason,
+            threads: message.threads,
+            threadsNote: message.threadsNote,
             modelName: message.modelName,
             error: null,
           });

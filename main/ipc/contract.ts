@@ -69,6 +69,10 @@ export interface EngineStatus {
   backend: string;
   /** Why this backend, e.g. "tfjs-node not installed, using WebAssembly". */
   backendReason: string;
+  /** Threads the engine's matrix products run on (1 or 2); absent until the worker reports it. */
+  threads?: number;
+  /** Why one thread although two were asked for (INKLING_THREADS), e.g. "the cpu backend schedules its own threads". */
+  threadsNote?: string | null;
   modelName: string;
   error: AppError | null;
 }

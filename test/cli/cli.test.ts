@@ -27,8 +27,30 @@ test('generate --json reproduces the reference greedy continuation', () => {
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.backend, 'wasm');
+  // The tiny model is too small to gain from a second thread: by default it runs on one.
+  assert.equal(out.threads, 1);
+  assert.equal(out.threadsNote, null);
   assert.deepEqual(out.sequences[0].ids, c.greedy_continuation);
   assert.equal(typeof out.timings.prefillMs, 'number');
+});
+
+test('generate --threads 2 --json: two threads on wasm, the same greedy continuation; one on cpu, and why', () => {
+  const c = reference.cases[0];
+  const args = ['generate', '--model', tiny, '--prompt-ids', c.prompt_ids.join(','), '--max-new-tokens', '10', '--threads', '2', '--json'];
+  const wasm = inkling(...args);
+  assert.equal(wasm.code, 0, wasm.stderr);
+  const out = JSON.parse(wasm.stdout);
+  assert.equal(out.backend, 'wasm');
+  assert.equal(out.threads, 2);
+  assert.equal(out.threadsNote, null);
+  assert.deepEqual(out.sequences[0].ids, c.greedy_continuation);
+
+  const cpu = inkling(...args, '--backend', 'cpu');
+  assert.equal(cpu.code, 0, cpu.stderr);
+  const onCpu = JSON.parse(cpu.stdout);
+  assert.equal(onCpu.backend, 'cpu');
+  assert.equal(onCpu.threads, 1);
+  assert.match(onCpu.threadsNote, /cpu backend/);
 });
 
 test('generate with a text prompt, sampling and several sequences is deterministic by seed', () => {
@@ -74,6 +96,7 @@ test('errors are one readable line on stderr with a non-zero exit code', () => {
     [['generate', '--model', tiny, '--prompt', 'x', '--top-p', 'abc'], /--top-p/],
     [['generate', '--model', tiny], /--prompt/],
     [['generate', '--model', tiny, '--prompt', 'x', '--temperature', '-1'], /temperature/],
+    [['generate', '--model', tiny, '--prompt', 'x', '--threads', '0'], /--threads must be an integer ≥ 1/],
     [['frobnicate'], /unknown command/],
     [['detokenize', '1,x'], /not a token id/],
     [['logits', '--model', tiny, '--prompt-ids', '99999999', '--json'], /vocabulary/],

@@ -79,6 +79,9 @@ describe('engine host with the real worker', () => {
     assert.equal(status.backend, 'wasm');
     assert.equal(status.modelName, 'tiny-gpt2');
     assert.ok(status.backendReason.length > 0);
+    // The tiny model is too small to gain from a second thread, so by default it runs on one, with no note.
+    assert.equal(status.threads, 1);
+    assert.equal(status.threadsNote, null);
     assert.equal(status.error, null);
   });
 
@@ -208,6 +211,39 @@ describe('engine host with the real worker', () => {
     assert.equal(status.state, 'ready');
     assert.equal(status.modelName, 'tiny-gpt2-f16');
     done(await request(host, { requestId: 'after-switch', prefix: 'Switch' }));
+  });
+});
+
+describe('engine host threads', () => {
+  test('two threads asked for on wasm: the status says 2, and completions match one thread\'s', async () => {
+    const one = new EngineHost();
+    const two = new EngineHost();
+    try {
+      const [statusOne, statusTwo] = await Promise.all([one.start(modelDir, { backend: 'wasm', threads: 1 }), two.start(modelDir, { backend: 'wasm', threads: 2 })]);
+      assert.equal(statusTwo.state, 'ready', JSON.stringify(statusTwo));
+      assert.equal(statusTwo.threads, 2);
+      assert.equal(statusTwo.threadsNote, null);
+      assert.equal(two.status().threads, 2, 'kept in the host\'s status');
+      assert.equal(statusOne.threads, 1);
+      const prefix = 'Hello, my dog is';
+      const [a, b] = [done(await request(one, { requestId: 'one', prefix })), done(await request(two, { requestId: 'two', prefix }))];
+      assert.deepEqual(b.alternatives, a.alternatives);
+    } finally {
+      await Promise.all([one.stop(), two.stop()]);
+    }
+  });
+
+  test('two threads asked for where the backend cannot share: one thread, and the status says why', async () => {
+    const host = new EngineHost();
+    try {
+      const status = await host.start(modelDir, { backend: 'cpu', threads: 2 });
+      assert.equal(status.state, 'ready', JSON.stringify(status));
+      assert.equal(status.backend, 'cpu');
+      assert.equal(status.threads, 1);
+      assert.match(status.threadsNote ?? '', /cpu backend/);
+    } finally {
+      await host.stop();
+    }
   });
 });
 

@@ -87,12 +87,20 @@ test('settings patches merge field by field, decoding included; suggestions wait
 });
 
 test('status words for the engine and for saving', async () => {
-  const { engineText, saveText } = await import('../../renderer/src/lib/status.js');
+  const { backendText, engineText, saveText } = await import('../../renderer/src/lib/status.js');
   const engine = { state: 'error' as const, backend: 'wasm', backendReason: '', modelName: 'gpt2', error: { code: 'LOAD', message: 'weights file is truncated' } };
   assert.deepEqual(engineText(engine).tone, 'error');
   assert.match(engineText(engine).label, /weights file is truncated/);
   assert.equal(engineText({ ...engine, state: 'loading', error: null }).label, 'Loading model…');
   assert.equal(engineText(null).tone, 'busy');
+  const ready = { ...engine, state: 'ready' as const, backendReason: 'tfjs-node is not installed: using WebAssembly', error: null };
+  assert.equal(backendText(ready).label, 'wasm', 'threads not reported (yet): the backend alone');
+  assert.deepEqual(backendText({ ...ready, threads: 2, threadsNote: null }), { label: 'wasm · 2 threads', detail: 'tfjs-node is not installed: using WebAssembly' });
+  const one = backendText({ ...ready, backend: 'cpu', backendReason: 'asked for', threads: 1, threadsNote: 'the cpu backend schedules its own threads' });
+  assert.equal(one.label, 'cpu · 1 thread');
+  assert.match(one.detail, /^asked for; one thread: the cpu backend schedules its own threads$/);
+  assert.equal(backendText(null).label, '—');
+  assert.equal(backendText({ ...engine, state: 'starting', backend: '', error: null }).label, '—');
   assert.equal(saveText({ state: 'saving', savedAt: null, error: null }).label, 'Saving…');
   assert.match(saveText({ state: 'error', savedAt: null, error: 'disk full' }).detail, /disk full/);
 });

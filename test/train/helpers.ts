@@ -21,9 +21,13 @@ export async function useWasm(): Promise<void> {
   if (name !== 'wasm') throw new Error(`tests need the wasm backend, got ${name}`);
 }
 
+const tempDirs: string[] = [];
+
+/** A fresh folder, removed when the test process exits (one exit listener for all of them). */
 export function tempDir(label: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), `inkling-${label}-`));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  if (tempDirs.length === 0) process.on('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  tempDirs.push(dir);
   return dir;
 }
 

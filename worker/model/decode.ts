@@ -20,7 +20,7 @@ import {
 import { promptAttention } from './kernels/prompt-attention.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
-import type { SplitMlp, SplitProducts, SplitWeight } from './parallel/split-products.js';
+import type { SplitMlp, DecodeProducts, SplitWeight } from './parallel/decode-products.js';
 
 /**
  * Off: every forward pass takes the tf-op path (for A/B measurements and for ruling the decode step out).
@@ -54,7 +54,7 @@ export class GPT2Decoder {
   private scratch = new Float64Array(0);
   private readonly tensors: tf.Tensor[];
   /** Set while a second thread shares the matrix products (parallel/split-products.ts). */
-  products: SplitProducts | null = null;
+  products: DecodeProducts | null = null;
 
   constructor(
     private readonly params: GPT2Params,

@@ -12,7 +12,7 @@ import { attendBatched, attendHeadByHead } from './attention.js';
 import { GPT2Decoder, decodePath, decodeUnsupportedReason } from './decode.js';
 import { currentBackendMemory } from './kernels/backend-memory.js';
 import { GPT2KvCache } from './kv-cache.js';
-import { SplitProducts, wantedThreads } from './parallel/split-products.js';
+import { DecodeProducts, wantedPrecision, wantedThreads, type Precision } from './parallel/decode-products.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
 
 export interface LayerNormParams {
@@ -272,6 +272,11 @@ export interface GPT2ModelOptions {
    * Default: INKLING_THREADS, else 2 on a machine with two cores when the model is large enough to gain.
    */
   threads?: number;
+  /**
+   * exact: float32. fast: int8 weights for decoding, prompts in float32 (see decode-products.ts).
+   * Default: INKLING_PRECISION, else exact.
+   */
+  precision?: Precision;
 }
 
 /** GPT-2 for inference: token ids in, float32 logits out, keys and values kept in a GPT2KvCache. */
@@ -280,10 +285,15 @@ export class GPT2Model implements LanguageModel {
   private disposed = false;
   /** The fast path for a few new tokens, where the model allows it (see decode.ts). */
   private readonly decoder: GPT2Decoder | null;
-  /** Settles once the second thread holds its share of the weights, or could not (then `threadsNote` says why). */
+  /**
+   * Settles once the second thread holds its share of the weights and the int8 copies are made, or could
+   * not be (then `threadsNote` / `precisionNote` say why). Never rejects.
+   */
   readonly threadsReady: Promise<void>;
   /** Why the model runs on one thread although two were asked for (null otherwise). */
   threadsNote: string | null = null;
+  /** Why the model runs exact although fast was asked for (null otherwise). */
+  precisionNote: string | null = null;
 
   constructor(
     readonly config: GPT2Config,
@@ -294,30 +304,61 @@ export class GPT2Model implements LanguageModel {
     this.weightBytes = paramTensors(params).reduce((sum, t) => sum + t.size * 4, 0);
     this.decoder = decodeUnsupportedReason(params, config) === null ? new GPT2Decoder(params, config) : null;
     const threads = options.threads ?? (this.weightBytes >= MIN_PARALLEL_WEIGHT_BYTES ? wantedThreads() : 1);
-    this.threadsReady = threads >= 2 ? this.startSecondThread() : Promise.resolve();
+    const precision = options.precision ?? wantedPrecision();
+    this.threadsReady = threads >= 2 || precision === 'fast' ? this.prepareProducts(threads, precision) : Promise.resolve();
   }
 
   /** Threads the decode step's products run on now. */
   get threads(): number {
-    const products = this.decoder?.products;
-    return products && !products.lost ? 2 : 1;
+    return this.decoder?.products?.threads ?? 1;
   }
 
-  private async startSecondThread(): Promise<void> {
+  /** The precision of the decode step's weights. */
+  get precision(): Precision {
+    return this.decoder?.products?.precision ?? 'exact';
+  }
+
+  /** Bytes held beyond the float32 weights for the decode step (int8 copies, split halves). */
+  get extraBytes(): number {
+    return this.decoder?.products?.extraBytes ?? 0;
+  }
+
+  private async prepareProducts(threads: number, precision: Precision): Promise<void> {
     const decoder = this.decoder;
     const memory = currentBackendMemory();
-    if (!decoder) this.threadsNote = 'this model runs on the tf-op path';
-    else if (tf.getBackend() !== 'wasm' || !memory || !decoder.memoryFor([])) {
+    let why: string | null = null;
+    if (!decoder) why = decodeUnsupportedReason(this.params, this.config) ?? 'this model runs on the tf-op path';
+    else if (!memory || !decoder.memoryFor([])) why = `the ${tf.getBackend()} backend runs its own kernels`;
+    if (why === null && threads >= 2 && tf.getBackend() !== 'wasm') {
       this.threadsNote = `the ${tf.getBackend()} backend schedules its own threads`;
+      threads = 1;
+      if (precision === 'exact') return;
     }
-    if (this.threadsNote) return;
+    if (why !== null) {
+      if (threads >= 2) this.threadsNote = why;
+      if (precision === 'fast') this.precisionNote = why;
+      return;
+    }
+    const { products: weights, mlps } = decoder!.splitWork();
     try {
-      const { products: weights, mlps } = decoder!.splitWork();
-      const products = await SplitProducts.start(memory!, weights, mlps);
+      const products = await DecodeProducts.start(memory!, weights, mlps, { threads, precision });
       if (this.disposed) products.dispose();
       else decoder!.products = products;
     } catch (error) {
-      this.threadsNote = error instanceof Error ? error.message : String(error);
+      const message = error instanceof Error ? error.message : String(error);
+      if (threads < 2) {
+        this.precisionNote = message;
+        return;
+      }
+      // The second thread failed to start: still give the precision asked for, on one thread.
+      this.threadsNote = message;
+      if (precision === 'fast') {
+        try {
+          decoder!.products = await DecodeProducts.start(memory!, weights, mlps, { threads: 1, precision });
+        } catch (again) {
+          this.precisionNote = again instanceof Error ? again.message : String(again);
+        }
+      }
     }
   }
 

@@ -36,6 +36,17 @@ export function engineText(status: EngineStatus | null): StatusText {
   }
 }
 
+/**
+ * The compute backend and its threads, e.g. "wasm · 2 threads"; the tooltip says why this backend and, when
+ * the engine runs on one thread although two were asked for, why.
+ */
+export function backendText(status: EngineStatus | null): { label: string; detail: string } {
+  if (!status?.backend) return { label: '—', detail: 'Compute backend of the engine' };
+  const threads = status.threads === undefined ? '' : ` · ${status.threads} ${status.threads === 1 ? 'thread' : 'threads'}`;
+  const reason = status.backendReason || `Compute backend: ${status.backend}`;
+  return { label: status.backend + threads, detail: status.threadsNote ? `${reason}; one thread: ${status.threadsNote}` : reason };
+}
+
 export function saveText(status: SaveStatus): StatusText {
   switch (status.state) {
     case 'saved':

@@ -69,6 +69,8 @@
       state: 'ready',
       backend: 'wasm',
       backendReason: 'tfjs-node is not installed: using WebAssembly (SIMD)',
+      threads: 2,
+      threadsNote: null,
     };
     emitStatus();
   }, 150);

@@ -18,10 +18,13 @@ export const Slot = {
 } as const;
 
 export const Job = {
-  /** input · weight block `Slot.weight`. */
+  /** input · weight block `Slot.weight`, in float32. */
   product: 0,
   /** The partner's half of MLP `Slot.weight`: activation(input · fc + bias) · proj, a partial sum. */
   mlp: 1,
+  /** The same two with the int8 weights (a decode step of at most 4 rows in the "fast" precision). */
+  productFast: 2,
+  mlpFast: 3,
 } as const;
 export const CONTROL_SLOTS = 4;
 
@@ -75,7 +78,8 @@ export interface PartnerMlp {
 
 /** Host → partner on the port. */
 export type PartnerCommand =
-  | { type: 'weights'; weights: PartnerWeight[]; mlps: PartnerMlp[] }
+  /** `fast`: also keep int8 copies for the fast jobs. */
+  | { type: 'weights'; weights: PartnerWeight[]; mlps: PartnerMlp[]; fast: boolean }
   /** Numbers buffer: the job's input at element 0, its output at element `outputOffset`. */
   | { type: 'buffers'; numbers: SharedArrayBuffer; outputOffset: number };
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { currentBackendMemory } from '../../worker/model/kernels/backend-memory.js';
-import { SplitProducts, wantedThreads } from '../../worker/model/parallel/split-products.js';
+import { DecodeProducts, wantedThreads } from '../../worker/model/parallel/decode-products.js';
 import { createRandomModel } from '../../worker/model/random.js';
 import type { GPT2Model } from '../../worker/model/gpt2.js';
 
@@ -96,7 +96,9 @@ test('a partner that dies mid-job costs one timeout, then the model goes on alon
   const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);
   const bias = tf.randomNormal([640], 0, 0.05, 'float32', 2);
   const x = tf.randomNormal([1, 3, 512], 0, 1, 'float32', 3);
-  const products = await SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: true }], [], {
+  const products = await DecodeProducts.start(memory, [{ weight: w, transposed: false, hasBias: true }], [], {
+    threads: 2,
+    precision: 'exact',
     entry: new URL('./fixtures/partner-dies.mjs', import.meta.url),
     jobTimeoutMs: 300,
   });
@@ -126,10 +128,73 @@ test('a partner that cannot start is reported, not thrown at the first token', a
   const memory = currentBackendMemory()!;
   const w = tf.zeros([4, 4]);
   await assert.rejects(
-    SplitProducts.start(memory, [{ weight: w, transposed: false, hasBias: false }], [], { entry: new URL('./fixtures/no-such-partner.mjs', import.meta.url) }),
+    DecodeProducts.start(memory, [{ weight: w, transposed: false, hasBias: false }], [], {
+      threads: 2,
+      precision: 'exact',
+      entry: new URL('./fixtures/no-such-partner.mjs', import.meta.url),
+    }),
     /second engine thread did not start/,
   );
   w.dispose();
+});
+
+/** Largest |a − b| relative to the largest |b|. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let scale = 0;
+  for (const v of b) scale = Math.max(scale, Math.abs(v));
+  return maxDifference(a, b) / scale;
+}
+
+test('fast precision: int8 decoding stays close to float32, prompts stay exact, one or two threads agree', async () => {
+  const exact = createRandomModel(CONFIG, 21, { threads: 1 });
+  const fast1 = createRandomModel(CONFIG, 21, { threads: 1, precision: 'fast' });
+  const fast2 = createRandomModel(CONFIG, 21, { threads: 2, precision: 'fast' });
+  try {
+    await Promise.all([fast1.threadsReady, fast2.threadsReady]);
+    assert.deepEqual([fast1.precision, fast1.threads, fast1.precisionNote], ['fast', 1, null]);
+    assert.deepEqual([fast2.precision, fast2.threads, fast2.precisionNote], ['fast', 2, null]);
+    assert.ok(fast1.extraBytes > 0.2 * fast1.weightBytes, 'the int8 copies are held');
+
+    // A 20-token prompt is above the int8 path's 4 rows: float32, the same numbers as exact.
+    const prompt = [Array.from({ length: 20 }, (_, i) => (i * 53) % CONFIG.vocabSize)];
+    const promptOnly = (m: GPT2Model) => {
+      const cache = m.createCache(1);
+      try {
+        const logits = m.forward(prompt, cache, { allPositions: true });
+        const values = Float32Array.from(logits.dataSync());
+        logits.dispose();
+        return values;
+      } finally {
+        cache.dispose();
+      }
+    };
+    assert.ok(maxDifference(promptOnly(fast1), promptOnly(exact)) < 1e-5);
+
+    const [e, f1, f2] = [exact, fast1, fast2].map((m) => run(m, prompt, 10));
+    const decodedPart = (a: Float32Array) => a.subarray(20 * CONFIG.vocabSize);
+    const error = relativeError(decodedPart(f1), decodedPart(e));
+    // int8 with a scale per 32 weights and per 32 inputs: ~1 % of the logits' range on random weights,
+    // and not nothing (the int8 path really ran).
+    assert.ok(error < 0.03 && error > 1e-5, `relative error ${error}`);
+    // The halves quantize in the same groups as the whole, so two threads add the same numbers.
+    assert.ok(maxDifference(f1, f2) < 1e-4);
+  } finally {
+    for (const m of [exact, fast1, fast2]) m.dispose();
+  }
+});
+
+test('fast precision on a width that is not a multiple of 32 falls back to exact and says why', async () => {
+  const model = createRandomModel({ ...CONFIG, nEmbd: 40, nHead: 4 }, 1, { threads: 1, precision: 'fast' });
+  try {
+    await model.threadsReady;
+    assert.equal(model.precision, 'exact');
+    assert.match(model.precisionNote ?? '', /multiple of 32/);
+    const cache = model.createCache(1);
+    model.forward([[1, 2]], cache).dispose();
+    cache.dispose();
+  } finally {
+    model.dispose();
+  }
 });
 
 test('INKLING_THREADS chooses one or two threads and rejects nonsense', () => {

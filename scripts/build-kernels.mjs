@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Assembles the engine's hand-written WebAssembly kernels: every worker/model/kernels/**/*.wat becomes the
+// .wasm beside it (committed, so that neither the app nor its tests need wabt at run time).
+//
+//   node scripts/build-kernels.mjs           writes the .wasm files
+//   node scripts/build-kernels.mjs --check   writes nothing; exits 1 if a committed .wasm differs from its source
+//
+// wabt (the WebAssembly Binary Toolkit, compiled to JavaScript) rather than a hand-rolled encoder: it parses
+// the standard text format, validates the module and writes the binary deterministically.
+import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import wabtInit from 'wabt';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+export const kernelsDir = path.join(root, 'worker', 'model', 'kernels');
+
+/** Post-MVP features the kernels may use. Node 20 (V8 11.3) and Electron run all of them. */
+const FEATURES = { simd: true };
+
+/** Every .wat file under worker/model/kernels, sorted, as absolute paths. */
+export function kernelSources(dir = kernelsDir) {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) return kernelSources(full);
+      return entry.name.endsWith('.wat') ? [full] : [];
+    })
+    .sort();
+}
+
+/** The .wasm path that belongs to a .wat source. */
+export function wasmPathOf(watPath) {
+  return watPath.replace(/\.wat$/, '.wasm');
+}
+
+let wabtPromise;
+
+/** Assembles one .wat file into validated WebAssembly bytes (with a name section, for readable traps). */
+export async function assembleWat(watPath) {
+  wabtPromise ??= wabtInit();
+  const wabt = await wabtPromise;
+  let module;
+  try {
+    module = wabt.parseWat(path.basename(watPath), readFileSync(watPath, 'utf8'), FEATURES);
+  } catch (error) {
+    // wabt's own message names file, line and column; its stack is minified wabt internals.
+    throw new Error(`cannot assemble ${path.relative(root, watPath)}: ${error.message}`, { cause: error });
+  }
+  try {
+    module.resolveNames();
+    module.validate();
+    return Uint8Array.from(module.toBinary({ log: false, write_debug_names: true }).buffer);
+  } finally {
+    module.destroy();
+  }
+}
+
+async function main() {
+  const check = process.argv.includes('--check');
+  let stale = 0;
+  for (const watPath of kernelSources()) {
+    const bytes = await assembleWat(watPath);
+    const wasmPath = wasmPathOf(watPath);
+    const shown = path.relative(root, wasmPath);
+    if (check) {
+      const same = existsSync(wasmPath) && Buffer.from(bytes).equals(readFileSync(wasmPath));
+      if (!same) stale++;
+      console.log(`${same ? 'ok   ' : 'STALE'} ${shown}`);
+    } else {
+      writeFileSync(wasmPath, bytes);
+      console.log(`wrote ${shown} (${bytes.length} bytes)`);
+    }
+  }
+  if (stale > 0) {
+    console.error(`${stale} kernel binaries differ from their .wat sources: run node scripts/build-kernels.mjs`);
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main().catch((error) => {
+    console.error(error.message);
+    process.exit(1);
+  });
+}

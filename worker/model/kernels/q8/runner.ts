@@ -1,0 +1,63 @@
+/**
+ * One thread's int8 matrices and the scratch its products need: weights quantized once when placed, each
+ * product copies its few input rows in, quantizes them, multiplies, and copies the result out.
+ */
+import { KernelArena, MAX_VECTORS, Q8_GROUP, loadQ8Kernels, quantizeWeightsQ8, type PlacedQ8, type Q8Kernels, type WeightLayout } from './q8.js';
+
+export interface Q8Block extends PlacedQ8 {
+  /** 0: no bias. */
+  biasPtr: number;
+}
+
+export class Q8Runner {
+  private readonly arena: KernelArena;
+  private readonly kernels: Q8Kernels;
+  private input = { capacity: 0, xPtr: 0, xqPtr: 0, xsPtr: 0 };
+  private output = { capacity: 0, ptr: 0 };
+
+  constructor() {
+    const memory = new WebAssembly.Memory({ initial: 16 });
+    this.arena = new KernelArena(memory);
+    this.kernels = loadQ8Kernels(memory);
+  }
+
+  /** Bytes of the arena (the int8 weights, their scales, biases and scratch). */
+  get bytes(): number {
+    return this.arena.usedBytes;
+  }
+
+  /** Quantizes a matrix (see quantizeWeightsQ8 for the layouts) into this thread's memory. */
+  place(weight: Float32Array, inDim: number, outDim: number, layout: WeightLayout, bias: Float32Array | null = null): Q8Block {
+    const placed = this.arena.putQ8(quantizeWeightsQ8(weight, inDim, outDim, layout));
+    return { ...placed, biasPtr: bias ? this.arena.putF32(bias) : 0 };
+  }
+
+  /** out[j·outDim + r] = (x[j] · W)[r] (+ bias[r]) for the first `vectors` rows of x (1…4). */
+  run(block: Q8Block, x: Float32Array, vectors: number, out: Float32Array): void {
+    const { inDim, outDim } = block;
+    const n = inDim * vectors;
+    const input = this.inputRoom(n);
+    const result = this.outputRoom(outDim * vectors);
+    this.arena.f32(input.xPtr, n).set(x.subarray(0, n));
+    this.kernels.quantizeX(input.xPtr, n, input.xqPtr, input.xsPtr);
+    this.kernels.q8Matvec(block.wPtr, block.wsPtr, input.xqPtr, input.xsPtr, result, block.biasPtr, inDim, 0, outDim, vectors, outDim);
+    out.set(this.arena.f32(result, outDim * vectors));
+  }
+
+  // The arena never frees, so scratch is made for the largest product seen (a few per model, all small).
+  private inputRoom(n: number) {
+    if (n > this.input.capacity) {
+      const capacity = Math.ceil(n / Q8_GROUP) * Q8_GROUP;
+      const placed = this.arena.allocInput(capacity, 1);
+      this.input = { capacity, xPtr: placed.xPtr, xqPtr: placed.xqPtr, xsPtr: placed.xsPtr };
+    }
+    return this.input;
+  }
+
+  private outputRoom(n: number): number {
+    if (n > this.output.capacity) this.output = { capacity: n, ptr: this.arena.allocF32(n) };
+    return this.output.ptr;
+  }
+}
+
+export { MAX_VECTORS as Q8_MAX_VECTORS, Q8_GROUP };

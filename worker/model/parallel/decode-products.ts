@@ -1,0 +1,371 @@
+/**
+ * The matrix products of the decode step (decode.ts) on two cores and/or with int8 weights.
+ *
+ * Two threads: a partner thread (partner-thread.ts) holds the second block of rows of every weight matrix
+ * and multiplies its share while this thread does the first. The blocks are rows of the matrix as stored,
+ * so this thread's share is an alias of the model's own weights (no copy, see BackendMemory.alias):
+ * - a weight used as stored, x[R, k] · W[k, n]: rows of W are a split of k, so each side multiplies its
+ *   columns of x and the two partial sums are added (this side adds the bias);
+ * - a weight used transposed (the tied output layer, wte [vocab, C]): rows of W are a split of the outputs,
+ *   so each side makes its columns of the result;
+ * - an MLP is split by hidden units (columns of c_fc, the same rows of c_proj), so each side runs its half
+ *   end to end and only the two partial sums meet: one hand-off per MLP, and its GELU is shared too.
+ *
+ * Fast precision: each side also keeps its share in int8 with a scale per 32 weights (kernels/q8) and uses
+ * it for products of at most 4 rows (decoding); prompts keep float32. The int8 weights read 3.6× fewer bytes
+ * per token, which is what decoding is bound by.
+ *
+ * The model keeps its whole float32 weights, so any product can still run here alone in float32: when it is
+ * too small to be worth a hand-off, and for good if the partner fails or stops answering.
+ */
+import os from 'node:os';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
+import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
+import { Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
+import { PartnerChannel, type PartnerChannelOptions } from './partner-channel.js';
+import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
+
+/** `INKLING_THREADS=1` keeps the engine on one core; unset, it uses two where the machine has them. */
+export const THREADS_ENV = 'INKLING_THREADS';
+
+export function wantedThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[THREADS_ENV];
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (raw === undefined || raw === '') return Math.min(2, cores);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${THREADS_ENV} must be a positive integer, got "${raw}"`);
+  return Math.min(2, n);
+}
+
+/** exact: float32 everywhere. fast: int8 weights for decoding (prompts stay float32). */
+export type Precision = 'exact' | 'fast';
+export const PRECISIONS: readonly Precision[] = ['exact', 'fast'];
+/** `INKLING_PRECISION=fast` loads models with int8 decoding unless a caller says otherwise. */
+export const PRECISION_ENV = 'INKLING_PRECISION';
+
+export function wantedPrecision(env: NodeJS.ProcessEnv = process.env): Precision {
+  const raw = env[PRECISION_ENV];
+  if (raw === undefined || raw === '') return 'exact';
+  if (!(PRECISIONS as readonly string[]).includes(raw)) throw new RangeError(`${PRECISION_ENV} must be exact or fast, got "${raw}"`);
+  return raw as Precision;
+}
+
+/**
+ * Float32 products smaller than this (multiply-adds) run on this thread alone: handing off costs ~20–40 µs
+ * (two futex wakes, the input and output copies), what a product of this size takes on one core.
+ */
+const MIN_SPLIT_MACS = 1 << 18;
+
+export interface SplitWeight {
+  /** The matrix [rows, cols] as the model holds it. */
+  weight: tf.TensorInfo;
+  transposed: boolean;
+  /** Whether a bias goes with it (only weights used as stored may have one: it is added on this side). */
+  hasBias: boolean;
+}
+
+/** A GPT-2 MLP: c_fc [width, hidden] and c_proj [hidden, width] with their biases. */
+export interface SplitMlp {
+  fc: tf.TensorInfo;
+  fcBias: tf.TensorInfo;
+  proj: tf.TensorInfo;
+  projBias: tf.TensorInfo;
+  activation: Activation;
+}
+
+export interface DecodeProductsOptions extends PartnerChannelOptions {
+  threads: number;
+  precision: Precision;
+}
+
+interface Entry {
+  whole: tf.TensorInfo;
+  rows: number;
+  cols: number;
+  transposed: boolean;
+  /** Rows [0, split) are this thread's; split = rows when nothing is handed off. */
+  split: number;
+  /** Alias of rows [0, split) when split < rows. */
+  mine: Float32Info | null;
+  /** This thread's rows in int8 (fast precision), with the bias when the weight has one. */
+  q8: Q8Block | null;
+}
+
+interface MlpEntry {
+  width: number;
+  hidden: number;
+  /** This thread's hidden units are [0, split). */
+  split: number;
+  activate: (x: Float32Array) => void;
+  /** Columns [0, split) of c_fc: a copy (columns of a row-major matrix are not contiguous), or its alias when split = hidden. */
+  fcMine: Float32Info;
+  fcBiasMine: Float32Info;
+  /** Rows [0, split) of c_proj (alias). */
+  projMine: Float32Info;
+  projBias: tf.TensorInfo;
+  fcCopied: boolean;
+  q8fc: Q8Block | null;
+  q8proj: Q8Block | null;
+}
+
+export class DecodeProducts {
+  private hidden = new Float32Array(0);
+
+  private constructor(
+    private readonly memory: BackendMemory,
+    private readonly entries: Entry[],
+    private readonly mlps: MlpEntry[],
+    private readonly partner: PartnerChannel | null,
+    private readonly q8: Q8Runner | null,
+  ) {}
+
+  /**
+   * Prepares the products of a model whose weights live in `memory` (the wasm backend's): starts the partner
+   * with its share when two threads are asked for (resolving once it holds them), quantizes for `fast`.
+   */
+  static async start(memory: BackendMemory, weights: SplitWeight[], mlps: SplitMlp[], options: DecodeProductsOptions): Promise<DecodeProducts> {
+    const two = options.threads >= 2;
+    const fast = options.precision === 'fast';
+    const entries: Entry[] = weights.map(({ weight, transposed, hasBias }) => {
+      const [rows, cols] = weight.shape.slice(-2);
+      const splittable = two && rows >= 2 && !(transposed && hasBias);
+      return { whole: weight, rows, cols, transposed, split: splittable ? Math.floor(rows / 2) : rows, mine: null, q8: null };
+    });
+    const mlpSplits = mlps.map((m) => {
+      const [width, hidden] = m.fc.shape.slice(-2);
+      return { width, hidden, split: two ? Math.floor(hidden / 2) : hidden };
+    });
+
+    let partner: PartnerChannel | null = null;
+    if (two) {
+      const shares: PartnerWeight[] = entries.map((e) => ({
+        rows: e.rows - e.split,
+        cols: e.cols,
+        transposed: e.transposed,
+        values: memory.view(e.whole).slice(e.split * e.cols, e.rows * e.cols),
+      }));
+      const mlpShares = mlps.map((m, i) => mlpShare(memory, m, mlpSplits[i]));
+      partner = await PartnerChannel.start({ type: 'weights', weights: shares, mlps: mlpShares, fast }, options);
+    }
+
+    const q8 = fast ? new Q8Runner() : null;
+    for (const e of entries) {
+      if (e.split < e.rows) e.mine = memory.alias(e.whole, 0, [1, e.split, e.cols]);
+      if (q8) {
+        const [k, n] = e.transposed ? [e.cols, e.split] : [e.split, e.cols];
+        e.q8 = q8.place(memory.view(e.whole).subarray(0, e.split * e.cols), k, n, e.transposed ? 'out-in' : 'in-out');
+      }
+    }
+    const mlpEntries = mlps.map((m, i) => mlpEntry(memory, m, mlpSplits[i], q8));
+    return new DecodeProducts(memory, entries, mlpEntries, partner, q8);
+  }
+
+  /** Threads the products run on now (1 once the partner is gone). */
+  get threads(): number {
+    return this.partner && !this.partner.lost ? 2 : 1;
+  }
+
+  /** Why the partner is no longer used (null while it is, or when there never was one). */
+  get lost(): string | null {
+    return this.partner?.lost ?? null;
+  }
+
+  get precision(): Precision {
+    return this.q8 ? 'fast' : 'exact';
+  }
+
+  /** Bytes this object holds beyond the model's weights (int8 copies, copied c_fc halves). */
+  get extraBytes(): number {
+    return (this.q8?.bytes ?? 0) + this.mlps.reduce((sum, m) => sum + (m.fcCopied ? m.width * m.split * 4 : 0), 0);
+  }
+
+  /** x [1, R, k] times weight `index` (+ bias) → [1, R, n], as `BackendMemory.matMul`. */
+  matMul(x: tf.TensorInfo, index: number, bias: tf.TensorInfo | null): Float32Info {
+    const { memory } = this;
+    const e = this.entries[index];
+    const rows = x.shape[1];
+    const fast = e.q8 !== null && rows <= Q8_MAX_VECTORS;
+    const partner = this.partner && !this.partner.lost && e.split < e.rows ? this.partner : null;
+    const alone = () => memory.matMul(x, reshape3d(e.whole), bias, e.transposed);
+    if (!partner) return fast && e.split === e.rows ? this.q8Product(e, x, rows, bias) : alone();
+    if (!fast && rows * e.rows * e.cols < MIN_SPLIT_MACS) return alone();
+
+    const k = e.transposed ? e.cols : e.rows;
+    const theirK = e.transposed ? k : e.rows - e.split;
+    const theirN = e.transposed ? e.rows - e.split : e.cols;
+    if (!partner.ensureRoom(rows * theirK, rows * theirN)) return alone();
+    // Post the partner's input first, so that both sides work at once.
+    const xs = memory.view(x);
+    if (e.transposed) partner.input.set(xs.subarray(0, rows * k));
+    else for (let r = 0; r < rows; r++) partner.input.set(xs.subarray(r * k + e.split, (r + 1) * k), r * theirK);
+    partner.post(fast ? Job.productFast : Job.product, index, rows);
+
+    let ours: Float32Info;
+    if (e.transposed) {
+      ours = fast ? this.q8Product(e, x, rows) : memory.matMul(x, e.mine!, null, true);
+    } else {
+      const left = memory.alloc([1, rows, e.split]);
+      try {
+        const [from, to] = [memory.view(x), memory.view(left)];
+        for (let r = 0; r < rows; r++) to.set(from.subarray(r * k, r * k + e.split), r * e.split);
+        ours = fast ? this.q8Product(e, left, rows, bias) : memory.matMul(left, e.mine!, bias, false);
+      } finally {
+        memory.free(left);
+      }
+    }
+    if (!partner.finish()) {
+      memory.free(ours);
+      return alone();
+    }
+    const theirs = partner.output.subarray(0, rows * theirN);
+    if (!e.transposed) {
+      addInto(memory.view(ours), theirs);
+      return ours;
+    }
+    const n = e.rows;
+    const out = memory.alloc([1, rows, n]);
+    const [mine, all] = [memory.view(ours), memory.view(out)];
+    for (let r = 0; r < rows; r++) {
+      all.set(mine.subarray(r * e.split, (r + 1) * e.split), r * n);
+      all.set(theirs.subarray(r * theirN, (r + 1) * theirN), r * n + e.split);
+    }
+    memory.free(ours);
+    return out;
+  }
+
+  /**
+   * MLP `layer` of x [1, R, width] → [1, R, width] (both biases added), or null when it should run the
+   * ordinary way on this thread (too small, or the partner is gone).
+   */
+  mlp(x: tf.TensorInfo, layer: number): Float32Info | null {
+    const { memory } = this;
+    const m = this.mlps[layer];
+    const rows = x.shape[1];
+    const fast = m.q8fc !== null && rows <= Q8_MAX_VECTORS;
+    const partner = this.partner && !this.partner.lost ? this.partner : null;
+    if (!partner) return fast && m.split === m.hidden ? this.q8Mlp(m, x, rows) : null;
+    if (!fast && rows * m.width * m.hidden < MIN_SPLIT_MACS) return null;
+    if (!partner.ensureRoom(rows * m.width, rows * m.width)) return null;
+    partner.input.set(memory.view(x).subarray(0, rows * m.width));
+    partner.post(fast ? Job.mlpFast : Job.mlp, layer, rows);
+
+    let ours: Float32Info;
+    if (fast) {
+      ours = this.q8Mlp(m, x, rows);
+    } else {
+      const hidden = memory.matMul(x, m.fcMine, m.fcBiasMine, false);
+      try {
+        m.activate(memory.view(hidden));
+        ours = memory.matMul(hidden, m.projMine, m.projBias, false);
+      } finally {
+        memory.free(hidden);
+      }
+    }
+    if (!partner.finish()) {
+      memory.free(ours);
+      return null;
+    }
+    addInto(memory.view(ours), partner.output.subarray(0, rows * m.width));
+    return ours;
+  }
+
+  /** Stops the partner and gives back the aliases and copies (before the model frees its weights). */
+  dispose(): void {
+    for (const e of this.entries) {
+      if (e.mine) this.memory.releaseAlias(e.mine);
+      e.mine = null;
+    }
+    for (const m of this.mlps.splice(0)) {
+      if (m.fcCopied) this.memory.free(m.fcMine);
+      else this.memory.releaseAlias(m.fcMine);
+      this.memory.releaseAlias(m.fcBiasMine);
+      this.memory.releaseAlias(m.projMine);
+    }
+    this.partner?.dispose();
+  }
+
+  /** This thread's int8 rows of `e` times x (at most 4 rows) into a new buffer; the bias only where given. */
+  private q8Product(e: Entry, x: tf.TensorInfo, rows: number, bias: tf.TensorInfo | null = null): Float32Info {
+    const n = e.transposed ? e.split : e.cols;
+    const out = this.memory.alloc([1, rows, n]);
+    this.q8!.run(e.q8!, this.memory.view(x), rows, this.memory.view(out));
+    if (bias) {
+      const [y, b] = [this.memory.view(out), this.memory.view(bias)];
+      for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) y[r * n + i] += b[i];
+    }
+    return out;
+  }
+
+  private q8Mlp(m: MlpEntry, x: tf.TensorInfo, rows: number): Float32Info {
+    if (this.hidden.length < rows * m.split) this.hidden = new Float32Array(rows * m.split);
+    const hidden = this.hidden.subarray(0, rows * m.split);
+    this.q8!.run(m.q8fc!, this.memory.view(x), rows, hidden);
+    m.activate(hidden);
+    const out = this.memory.alloc([1, rows, m.width]);
+    this.q8!.run(m.q8proj!, hidden, rows, this.memory.view(out));
+    return out;
+  }
+}
+
+function addInto(sum: Float32Array, part: Float32Array): void {
+  for (let i = 0; i < sum.length; i++) sum[i] += part[i];
+}
+
+interface MlpSplit {
+  width: number;
+  hidden: number;
+  split: number;
+}
+
+/** The partner's half: columns [split, hidden) of c_fc and its bias, rows [split, hidden) of c_proj. */
+function mlpShare(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit): PartnerMlp {
+  const theirs = hidden - split;
+  const fc = new Float32Array(width * theirs);
+  const all = memory.view(m.fc);
+  for (let r = 0; r < width; r++) fc.set(all.subarray(r * hidden + split, (r + 1) * hidden), r * theirs);
+  return {
+    width,
+    hidden: theirs,
+    activation: m.activation,
+    fc,
+    fcBias: memory.view(m.fcBias).slice(split, hidden),
+    proj: memory.view(m.proj).slice(split * width, hidden * width),
+  };
+}
+
+function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {
+  const fcCopied = split < hidden;
+  let fcMine: Float32Info;
+  if (fcCopied) {
+    fcMine = memory.alloc([1, width, split]);
+    const [all, mine] = [memory.view(m.fc), memory.view(fcMine)];
+    for (let r = 0; r < width; r++) mine.set(all.subarray(r * hidden, r * hidden + split), r * split);
+  } else {
+    fcMine = memory.alias(m.fc, 0, [1, width, hidden]);
+  }
+  const fcBiasMine = memory.alias(m.fcBias, 0, [split]);
+  const projMine = memory.alias(m.proj, 0, [1, split, width]);
+  const entry: MlpEntry = {
+    width,
+    hidden,
+    split,
+    activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
+    fcMine,
+    fcBiasMine,
+    projMine,
+    projBias: m.projBias,
+    fcCopied,
+    q8fc: null,
+    q8proj: null,
+  };
+  if (q8) {
+    entry.q8fc = q8.place(memory.view(fcMine), width, split, 'in-out', memory.view(fcBiasMine));
+    entry.q8proj = q8.place(memory.view(projMine), split, width, 'in-out', memory.view(m.projBias));
+  }
+  return entry;
+}
+
+function reshape3d(weight: tf.TensorInfo): tf.TensorInfo {
+  return { dataId: weight.dataId, shape: [1, ...weight.shape.slice(-2)], dtype: weight.dtype };
+}
