@@ -1,5 +1,6 @@
 // `npm run build` output runs on its own: browser mode from the built JavaScript with plain `node` (no tsx,
-// NODE_OPTIONS cleared, a guard that fails on any TypeScript import), the compiled engine thread included.
+// NODE_OPTIONS cleared, a guard that fails on any TypeScript import), the compiled engine thread included, and
+// the engine's second thread and int8 WebAssembly kernels from the build.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import {
   plainNodeEnv,
   repoRoot,
   run,
+  runBuiltEngine,
   startBuiltBrowserMode,
   tempDir,
   tinyModel,
@@ -50,6 +52,20 @@ test('the build is JavaScript only: every main/ and worker/ source has its .js, 
   assert.ok(!built.some((file) => /tsx-bootstrap|entry\.mjs/.test(file)), 'no tsx bootstrap in the build');
 });
 
+test('the WebAssembly kernels are in the build at their source paths (beside the modules that read them), byte for byte', () => {
+  const kernels = listFiles(path.join(repoRoot, 'worker'))
+    .filter((file) => file.endsWith('.wasm'))
+    .map((file) => `worker/${file}`);
+  assert.ok(kernels.includes('worker/model/kernels/q8/q8.wasm'), 'the sources have the int8 kernels');
+  for (const file of kernels) {
+    const built = path.join(dist, file);
+    assert.ok(existsSync(built), `${file} is in the build`);
+    assert.ok(readFileSync(built).equals(readFileSync(path.join(repoRoot, file))), `${file} is copied unchanged`);
+  }
+  const sourcesOnly = listFiles(dist).filter((file) => file.endsWith('.wat'));
+  assert.deepEqual(sourcesOnly, [], 'the kernels\' text sources stay out of the build');
+});
+
 test('the guard works: importing a .ts file under it fails loudly', async () => {
   const probe = path.join(appDir, 'probe.mjs');
   writeFileSync(path.join(appDir, 'leftover.ts'), 'export const x = 1;\n');
@@ -77,6 +93,22 @@ test('built browser mode serves the page, answers the API and completes with the
   const loaded = readFileSync(loadLog, 'utf8').split('\n').filter(Boolean);
   const engineThread = pathToFileURL(path.join(dist, 'worker', 'thread.js')).href;
   assert.ok(loaded.includes(engineThread), `the compiled engine thread ran (${engineThread})`);
+  const fromSources = loaded.filter((url) => url.startsWith(pathToFileURL(repoRoot).href) && !url.includes('/node_modules/'));
+  assert.deepEqual(fromSources, [], 'nothing was loaded from the checkout sources');
+});
+
+test('the built engine runs a model on two threads with the int8 kernels, from the compiled partner thread', async () => {
+  const loadLog = path.join(appDir, 'engine-loaded.txt');
+  const report = await runBuiltEngine(path.join(dist, 'worker'), { cwd: appDir, loadLog });
+  assert.equal(report.backend, 'wasm');
+  assert.equal(report.threads, 2, `the second thread started and stayed: ${report.threadsNote}`);
+  assert.equal(report.precision, 'fast', `the int8 kernels loaded: ${report.precisionNote}`);
+  assert.ok(report.finite, 'the logits are finite');
+  const loaded = readFileSync(loadLog, 'utf8').split('\n').filter(Boolean);
+  for (const file of ['worker/model/parallel/partner-thread.js', 'worker/model/kernels/q8/q8.js']) {
+    const href = pathToFileURL(path.join(dist, file)).href;
+    assert.ok(loaded.includes(href), `the compiled ${file} ran`);
+  }
   const fromSources = loaded.filter((url) => url.startsWith(pathToFileURL(repoRoot).href) && !url.includes('/node_modules/'));
   assert.deepEqual(fromSources, [], 'nothing was loaded from the checkout sources');
 });

@@ -2,20 +2,23 @@
 // machines): electron-builder --dir with a placeholder executable standing in for Electron, then the
 // resulting app.asar is opened and checked, and its contents are run in browser mode with plain Node.
 // What this cannot show: that Electron itself starts the packaged app (window, preload, IPC, asar reads
-// from the engine thread), and the native-module rebuild for Electron's ABI (it needs Electron's headers,
+// from the engine thread and the partner thread it starts), and the native-module rebuild for Electron's ABI (it needs Electron's headers,
 // so npmRebuild is off here and the package keeps the Node build of better-sqlite3).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { extractAll, extractFile, listPackage, statFile } from '@electron/asar';
 import {
   buildInto,
   checkBrowserModeRoundTrip,
   dirBytes,
+  listFiles,
   mib,
   repoRoot,
   run,
+  runBuiltEngine,
   startBuiltBrowserMode,
   tempDir,
   tinyModel,
@@ -30,6 +33,12 @@ let builderOutput: string;
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 const WASM_DIR = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
 const SQLITE_ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
+/** The engine's WebAssembly kernels, as packaged: every .wasm under the sources' worker/, under dist/. */
+const KERNELS = listFiles(path.join(repoRoot, 'worker'))
+  .filter((file) => file.endsWith('.wasm'))
+  .map((file) => `dist/worker/${file}`);
+/** Where the code starts its threads: beside the modules they import, inside app.asar (see electron-builder.yml). */
+const THREAD_SCRIPTS = ['dist/worker/thread.js', 'dist/worker/thread-entry.js', 'dist/worker/model/parallel/partner-thread.js'];
 const realDefaultModel = path.join(repoRoot, 'resources', 'default-model');
 
 /**
@@ -146,6 +155,51 @@ test('native code and wasm binaries are unpacked beside app.asar, as real files'
     assert.equal(entry.unpacked, true, `${file} is marked unpacked in app.asar`);
     assert.ok(statSync(path.join(unpacked, file)).size > 0, `${file} is a real file in app.asar.unpacked`);
   }
+});
+
+test('the engine\'s kernels are unpacked beside app.asar; its threads\' scripts are in app.asar, where the code starts them', () => {
+  const unpacked = path.join(appOut, 'resources', 'app.asar.unpacked');
+  assert.ok(KERNELS.includes('dist/worker/model/kernels/q8/q8.wasm'), `the int8 kernels are among ${KERNELS.join(', ')}`);
+  for (const file of KERNELS) {
+    const entry = statFile(asarFile, file) as { unpacked?: boolean };
+    assert.equal(entry.unpacked, true, `${file} is marked unpacked in app.asar`);
+    const source = readFileSync(path.join(repoRoot, file.replace(/^dist\//, '')));
+    assert.ok(readFileSync(path.join(unpacked, file)).equals(source), `${file} is a real file in app.asar.unpacked, as committed`);
+  }
+  for (const file of THREAD_SCRIPTS) {
+    assert.ok(entries.includes(file), `${file} is in app.asar`);
+    const entry = statFile(asarFile, file) as { unpacked?: boolean };
+    assert.notEqual(entry.unpacked, true, `${file} stays in app.asar, beside the modules it imports`);
+  }
+  assert.deepEqual(entries.filter((file) => /tsx-bootstrap/.test(file)), [], 'the tsx bootstrap is not packaged');
+});
+
+test('the packaged engine, laid out as in the app (unpacked files only beside app.asar), runs two threads with the int8 kernels', async () => {
+  // Plain Node has no asar support, so the archive is extracted into a folder named app.asar and every file
+  // electron-builder unpacked is deleted from it: what the code reads from app.asar.unpacked must be found there.
+  const resources = path.join(work, 'layout', 'resources');
+  const asarDir = path.join(resources, 'app.asar');
+  const unpacked = path.join(appOut, 'resources', 'app.asar.unpacked');
+  extractAll(asarFile, asarDir);
+  const unpackedFiles = listFiles(unpacked);
+  for (const file of unpackedFiles) rmSync(path.join(asarDir, file));
+  assert.ok(unpackedFiles.includes('dist/worker/model/kernels/q8/q8.wasm') && !existsSync(path.join(asarDir, 'dist/worker/model/kernels/q8/q8.wasm')));
+  symlinkSync(unpacked, path.join(resources, 'app.asar.unpacked'), 'dir');
+
+  const loadLog = path.join(work, 'layout', 'loaded.txt');
+  const report = await runBuiltEngine(path.join(asarDir, 'dist', 'worker'), {
+    cwd: asarDir,
+    loadLog,
+    // What main.ts sets in the packaged app: tfjs's wasm binaries from app.asar.unpacked.
+    env: { INKLING_WASM_DIR: path.join(resources, 'app.asar.unpacked', WASM_DIR) },
+  });
+  assert.equal(report.backend, 'wasm');
+  assert.equal(report.threads, 2, `the partner thread started from app.asar: ${report.threadsNote}`);
+  assert.equal(report.precision, 'fast', `the int8 kernels were read from app.asar.unpacked: ${report.precisionNote}`);
+  assert.ok(report.finite);
+  const loaded = readFileSync(loadLog, 'utf8').split('\n').filter(Boolean);
+  const partner = pathToFileURL(path.join(asarDir, 'dist', 'worker', 'model', 'parallel', 'partner-thread.js')).href;
+  assert.ok(loaded.includes(partner), `the partner thread ran from app.asar (${partner})`);
 });
 
 test('the default model is an extra resource beside app.asar (the tiny fixture stands in when the checkout has none)', () => {

@@ -2,10 +2,10 @@
 // TypeScript loader, guarded), and talking to browser mode over its WebSocket API.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, lstatSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import type { CompletionEvent, EngineStatus, WireMessage, WireRequest } from '../../main/ipc/contract.js';
 
@@ -128,6 +128,68 @@ export function startBuiltBrowserMode(
       reject(new Error(`browser mode exited (${code}) before printing its URL; output:\n${output}`));
     });
   });
+}
+
+/** What the built engine reported in `runBuiltEngine`. */
+export interface BuiltEngineReport {
+  backend: string;
+  threads: number;
+  precision: string;
+  threadsNote: string | null;
+  precisionNote: string | null;
+  finite: boolean;
+}
+
+/**
+ * A random GPT-2 whose width is a multiple of 32 (so that every product the fast precision splits between the
+ * threads holds whole groups of 32 inputs; the tiny fixture's width, 32, halves to 16): the int8 kernels run
+ * on both threads.
+ */
+export const FAST_TWO_THREAD_CONFIG = { nLayer: 2, nEmbd: 64, nHead: 2, vocabSize: 256, nPositions: 32 };
+
+/**
+ * Runs the compiled engine under `workerDir` (a build's dist/worker) with plain `node` and the guard: a random
+ * model with `{ threads: 2, precision: 'fast' }` on the wasm backend, a prompt and two single-token steps
+ * (each product handed to the partner thread, int8 on both sides). Resolves with what the model reported.
+ */
+export async function runBuiltEngine(
+  workerDir: string,
+  options: { cwd: string; loadLog?: string; env?: NodeJS.ProcessEnv },
+): Promise<BuiltEngineReport> {
+  const url = (file: string) => JSON.stringify(pathToFileURL(path.join(workerDir, file)).href);
+  const script = `
+    const { initBackend } = await import(${url('backend.js')});
+    const { createRandomModel } = await import(${url('model/random.js')});
+    const selection = await initBackend('wasm');
+    const model = createRandomModel(${JSON.stringify(FAST_TWO_THREAD_CONFIG)}, 7, { threads: 2, precision: 'fast' });
+    await model.threadsReady;
+    const cache = model.createCache(1);
+    let finite = true;
+    for (const tokens of [[1, 2, 3], [4], [5]]) {
+      const logits = model.forward([tokens], cache);
+      finite &&= Array.from(logits.dataSync()).every(Number.isFinite);
+      logits.dispose();
+    }
+    cache.dispose();
+    const { threads, precision, threadsNote, precisionNote } = model;
+    model.dispose();
+    console.log(JSON.stringify({ backend: selection.name, threads, precision, threadsNote, precisionNote, finite }));
+  `;
+  const env = plainNodeEnv({ ...options.env, ...(options.loadLog ? { INKLING_LOAD_LOG: options.loadLog } : {}) });
+  // A file, not `-e`: worker threads inherit the process's execArgv, and `--input-type` makes them refuse to start.
+  const probe = path.join(options.cwd, 'built-engine-probe.mjs');
+  writeFileSync(probe, script);
+  const output = await run(process.execPath, ['--import', noTypeScriptGuard, probe], {
+    cwd: options.cwd,
+    env,
+    timeoutMs: 120_000,
+  });
+  const last = output.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as BuiltEngineReport;
+  } catch {
+    throw new Error(`the built engine printed no report; output:\n${output}`);
+  }
 }
 
 /** One WebSocket connection to browser mode's API. */

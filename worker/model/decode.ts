@@ -17,6 +17,8 @@ import {
   layerNormRows,
   reluInPlace,
 } from './kernels/host-ops.js';
+import { attentionKernelsFit } from './kernels/attention/attention.js';
+import { simdDecodeAttention } from './kernels/attention/decode-attention.js';
 import { promptAttention } from './kernels/prompt-attention.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
@@ -141,6 +143,8 @@ export class GPT2Decoder {
     const p = this.params;
     const rows = [1, batch * time, C];
     try {
+      // Scratch for the SIMD attention's weights, where the kernels can reach it (wasm heap).
+      const scores = memory.heap && attentionKernelsFit(headDim) ? alloc([position + time]) : null;
       const x = alloc(rows); // the residual stream, updated in place
       let h = alloc(rows);
       embedRows(v(p.wte), v(p.wpe), tokens, position, v(x));
@@ -160,6 +164,7 @@ export class GPT2Decoder {
         const attended = alloc(rows);
         const attention = { batch, nHead, headDim, capacity, position, time, scale: this.attentionScale(i) };
         if (time >= PROMPT_ATTENTION_MIN_TIME) promptAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended);
+        else if (scores) simdDecodeAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended, scores);
         else decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
         free(qkv);
         const projected = matMul(attended, w.attnProj, w.attnProj.bias);

@@ -34,6 +34,11 @@ export interface BackendMemory {
    */
   alias(info: tf.TensorInfo, offset: number, shape: number[]): Float32Info;
   releaseAlias(alias: tf.TensorInfo): void;
+  /**
+   * WebAssembly only: the module's memory and a tensor's byte offset in it, for kernels of our own that
+   * import that memory and work on tensors in place (kernels/attention). Null on other backends.
+   */
+  heap: { memory: WebAssembly.Memory; offset(info: tf.TensorInfo): number } | null;
 }
 
 interface WasmTensorData {
@@ -52,7 +57,7 @@ interface WasmBackendLike {
     delete(dataId: tf.DataId): boolean;
   };
   dataIdNextNumber: number;
-  wasm: { tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void } };
+  wasm: { asm?: { memory?: WebAssembly.Memory }; tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void } };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
   disposeData(dataId: tf.DataId): boolean;
@@ -123,6 +128,10 @@ export function currentBackendMemory(): BackendMemory | null {
         wasm.wasm.tfjs.disposeData(data.id);
         wasm.dataIdMap.delete(alias.dataId);
       },
+      // Emscripten keeps the memory among the module's exports; a build without it gets no kernels of ours.
+      heap: wasm.wasm.asm?.memory
+        ? { memory: wasm.wasm.asm.memory, offset: (info) => wasm.dataIdMap.get(info.dataId)!.memoryOffset }
+        : null,
     };
   }
   const cpu = backend as unknown as CpuBackendLike;
@@ -140,6 +149,7 @@ export function currentBackendMemory(): BackendMemory | null {
       return cpu.makeTensorInfo(shape, 'float32', values.subarray(offset, offset + sizeOf(shape))) as Float32Info;
     },
     releaseAlias: (alias) => void cpu.disposeData(alias.dataId),
+    heap: null,
   };
 }
 

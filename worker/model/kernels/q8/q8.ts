@@ -8,7 +8,7 @@
  * The kernels work on byte offsets ("pointers") into one WebAssembly.Memory; `KernelArena` places weights,
  * inputs and outputs there. Layouts are described at the top of q8.wat.
  */
-import { readFileSync } from 'node:fs';
+import { readKernelBinary } from '../kernel-binary.js';
 
 /** Number of consecutive weights (along the input dimension) that share one scale. */
 export const Q8_GROUP = 32;
@@ -117,8 +117,9 @@ let compiled: WebAssembly.Module | undefined;
 /** q8.wasm, compiled once per thread (assembled from q8.wat by scripts/build-kernels.mjs). */
 function kernelModule(): WebAssembly.Module {
   // Synchronous on purpose: the module is ~6.5 KB and this runs in Node / worker threads, where synchronous
-  // compilation has no size limit; callers get kernels without an await in their constructors.
-  compiled ??= new WebAssembly.Module(readFileSync(new URL('./q8.wasm', import.meta.url)));
+  // compilation has no size limit; callers get kernels without an await in their constructors. Packaged, the
+  // binary is read from app.asar.unpacked (see kernel-binary.ts).
+  compiled ??= new WebAssembly.Module(readKernelBinary(new URL('./q8.wasm', import.meta.url)));
   return compiled;
 }
 
