@@ -10,8 +10,8 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, loadModel, gpt2Tokenizer, generate, type LanguageModel, type GenerationResult } from '../worker/index.js';
+import { initBackend, gpt2Tokenizer } from '../worker/index.js';
+import { benchDecodeConfig, NEW_TOKENS, PROMPT_TOKENS, type DecodeConfigResult } from './decode-config.js';
 import { ensureGpt2SmallRandom, repoRoot } from './random-checkpoint.js';
 import { benchKeystroke } from './keystroke.js';
 import { benchTraining, trainBenchFields } from './train.js';
@@ -19,8 +19,6 @@ import { benchTraining, trainBenchFields } from './train.js';
 const { values } = parseArgs({
   options: { backend: { type: 'string', default: 'wasm' }, quick: { type: 'boolean', default: false }, 'skip-training': { type: 'boolean', default: false } },
 });
-const PROMPT_TOKENS = 128;
-const NEW_TOKENS = 64;
 const sharedDir = path.resolve(repoRoot, '..', 'shared');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -37,32 +35,6 @@ function tokenizerSpeed(): number {
   return Buffer.byteLength(text) / 1e6 / ((performance.now() - t0) / 1000);
 }
 
-function prefillMs(model: LanguageModel, prompt: number[]): number {
-  const runs: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const cache = model.createCache(1);
-    const t0 = performance.now();
-    const logits = model.forward([prompt], cache);
-    logits.dataSync();
-    runs.push(performance.now() - t0);
-    logits.dispose();
-    cache.dispose();
-  }
-  return median(runs);
-}
-
-async function decode(model: LanguageModel, prompt: number[], k: number): Promise<GenerationResult> {
-  const tokenizer = gpt2Tokenizer();
-  return generate(model, tokenizer, prompt, {
-    maxNewTokens: NEW_TOKENS,
-    minNewTokens: NEW_TOKENS,
-    eosTokenId: null,
-    numReturnSequences: k,
-    doSample: k > 1,
-    seed: 1,
-  });
-}
-
 async function main(): Promise<void> {
   const backend = await initBackend(values.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
@@ -71,22 +43,19 @@ async function main(): Promise<void> {
   log(`tokenizer: ${tokenizerMBps.toFixed(1)} MB/s encoding Emma (cold cache)`);
 
   const dir = await ensureGpt2SmallRandom();
-  const model = await loadModel(dir);
-  const prompt = Array.from({ length: PROMPT_TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
-  await decode(model, prompt.slice(0, 8), 1); // warm-up: first-call costs of every kernel
-
-  const prefill = prefillMs(model, prompt);
-  log(`prefill of ${PROMPT_TOKENS} tokens: ${prefill.toFixed(0)} ms`);
-  const single = await decode(model, prompt, 1);
-  log(`decode: ${single.timings.decodeTokensPerS.toFixed(1)} tokens/s (batch 1, ${NEW_TOKENS} new tokens)`);
-  const triple = await decode(model, prompt, 3);
-  const costRatio = triple.timings.decodeMs / single.timings.decodeMs;
-  log(`num_return_sequences=3: ${triple.timings.decodeTokensPerS.toFixed(1)} tokens/s in all; ${costRatio.toFixed(2)}× the time of one sequence`);
-  const tensorsAfter = tf.memory().numTensors;
-  // Before the keystroke benchmark's worker loads its own copies of the models into this process.
-  const engineRssMiB = process.resourceUsage().maxRSS / 1024;
-  log(`peak RSS with the engine alone: ${engineRssMiB.toFixed(0)} MiB (weights: ${(model.weightBytes / 2 ** 20).toFixed(0)} MiB)`);
-  model.dispose();
+  // One process per configuration (benchDecodeConfig), so that each one's memory is its own. The app's
+  // default on a 2-core machine is two threads, exact.
+  const configs: DecodeConfigResult[] = [];
+  for (const [threads, precision] of [[1, 'exact'], [2, 'exact'], [2, 'fast']] as const) {
+    const c = await benchDecodeConfig(threads, precision, values.backend, values.quick);
+    configs.push(c);
+    log(
+      `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +
+        `decode ${c.decode_tokens_per_s.toFixed(1)} tokens/s (batch 1, ${NEW_TOKENS} new), num_return_sequences=3 ${c.decode_nrs3_tokens_per_s.toFixed(1)} tokens/s in all ` +
+        `(${c.decode_nrs3_cost_ratio.toFixed(2)}× one sequence's time), RSS ${c.rss_mib.toFixed(0)} MiB for ${c.weight_mib.toFixed(0)} MiB of weights (+${c.extra_mib.toFixed(0)} MiB int8/split copies)`,
+    );
+  }
+  const main2 = configs[1];
 
   const keystroke = await benchKeystroke({
     modelDir: path.join(sharedDir, 'fixtures', 'tiny-gpt2'),
@@ -104,14 +73,18 @@ async function main(): Promise<void> {
     bench: 'engine',
     backend: backend.name,
     model: 'gpt2-small-shape-random-f32',
-    prefill_ms: round(prefill),
-    decode_tokens_per_s: round(single.timings.decodeTokensPerS, 2),
-    decode_nrs3_tokens_per_s: round(triple.timings.decodeTokensPerS, 2),
-    decode_nrs3_cost_ratio: round(costRatio, 2),
+    // The app's default configuration here (2 threads, exact); every configuration is in `configs`.
+    threads: main2.threads,
+    prefill_ms: main2.prefill_ms,
+    decode_tokens_per_s: main2.decode_tokens_per_s,
+    decode_nrs3_tokens_per_s: main2.decode_nrs3_tokens_per_s,
+    decode_nrs3_cost_ratio: main2.decode_nrs3_cost_ratio,
+    decode_fast_tokens_per_s: configs[2].decode_tokens_per_s,
     tokenizer_mb_per_s: round(tokenizerMBps, 2),
-    peak_rss_mib: round(engineRssMiB),
-    weight_mib: round(model.weightBytes / 2 ** 20),
-    tensors_after_decode: tensorsAfter,
+    peak_rss_mib: main2.peak_rss_mib,
+    weight_mib: main2.weight_mib,
+    tensors_after_decode: main2.tensors_after_decode,
+    configs,
     keystroke_tiny_p50_ms: { reuse: round(keystroke.withReuse.medianMs), no_reuse: round(keystroke.withoutReuse.medianMs) },
     keystroke_gpt2_small_p50_ms: { reuse: round(keystrokeSmall.withReuse.medianMs), no_reuse: round(keystrokeSmall.withoutReuse.medianMs) },
     ...(training ? trainBenchFields(training) : {}),

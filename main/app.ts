@@ -7,7 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseIntOption, UsageError } from './cli/args.js';
-import { API_METHODS, type ApiHandlers, type ApiMethodName, type CompletionEvent, type EngineStatus } from './ipc/contract.js';
+import {
+  API_METHODS,
+  type ApiHandlers,
+  type ApiMethodName,
+  type CompletionEvent,
+  type EnginePrecision,
+  type EngineStatus,
+} from './ipc/contract.js';
 import { BUNDLED_MODEL_ID, createModelHandlers, startingModel } from './ipc/model-handlers.js';
 import { createEventBus, type ApiEventBus } from './ipc/events.js';
 import { createApiHandlers, type ApiEngine } from './ipc/handlers.js';
@@ -117,8 +124,8 @@ export interface AppEngine extends ApiEngine {
 
 export interface AppParts {
   openStore?: (dataDir: string) => OpenedStore;
-  /** Builds and starts the engine for a model folder. */
-  startEngine?: (modelDir: string, backend: string | null) => AppEngine;
+  /** Builds and starts the engine for a model folder, with the precision of the settings. */
+  startEngine?: (modelDir: string, backend: string | null, precision: EnginePrecision) => AppEngine;
   /** The default model shipped with the app (default: `defaultModelDir()`); null for none. */
   bundledModelDir?: string | null;
   /** Hub address for model downloads (default: INKLING_HUB_URL, else huggingface.co). */
@@ -139,10 +146,10 @@ export function unavailableEngine(code: string, message: string): AppEngine {
   };
 }
 
-function startEngineHost(modelDir: string, backend: string | null): AppEngine {
+function startEngineHost(modelDir: string, backend: string | null, precision: EnginePrecision): AppEngine {
   const host = new EngineHost();
   // Not awaited: loading takes seconds and its progress reaches the renderer as status events.
-  void host.start(modelDir, backend === null ? {} : { backend });
+  void host.start(modelDir, backend === null ? { precision } : { backend, precision });
   return host;
 }
 
@@ -203,7 +210,7 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
       // Loading is asynchronous, so subscribing right after the start misses at most the synchronous
       // first state, which the explicit emit below repeats.
       const start = parts.startEngine ?? startEngineHost;
-      engine = start(dir!, config.backend);
+      engine = start(dir!, config.backend, store.getSettings().precision);
       offStatus = engine.on('status', (status) => events.emit('engineStatus', status));
       events.emit('engineStatus', engine.status());
     }
@@ -234,6 +241,16 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
   }
 
   let switching: Promise<void> = Promise.resolve();
+  /** Stops the engine and starts one on `folder`; one at a time, the old one gone first (memory for one model only). */
+  function reboot(folder: string | null): Promise<void> {
+    const next = switching.then(async () => {
+      await runtime.stop();
+      runtime = boot(folder);
+      currentDir = folder;
+    });
+    switching = next.catch(() => {});
+    return next;
+  }
   const modelHandlers = createModelHandlers({
     registry: store.modelRegistry,
     modelsDir,
@@ -241,15 +258,9 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
     hubBase: parts.hubBase ?? (process.env.INKLING_HUB_URL || undefined),
     emit: (event) => events.emit('models', event),
     activeId: () => activeId,
-    switchModel(folder) {
-      // One switch at a time; the old engine stops before the new one starts (memory for one model only).
-      const next = switching.then(async () => {
-        await runtime.stop();
-        runtime = boot(folder);
-        activeId = idForFolder(folder);
-      });
-      switching = next.catch(() => {});
-      return next;
+    async switchModel(folder) {
+      await reboot(folder);
+      activeId = idForFolder(folder);
     },
   });
   const idForFolder = (folder: string): string | null => {
@@ -260,6 +271,7 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
   // A --model folder that happens to be a registered model shows as active in the list too.
   if (activeId === null && modelDir !== null) activeId = idForFolder(modelDir);
   let runtime: Runtime;
+  let currentDir = modelDir;
   try {
     runtime = boot(modelDir);
   } catch (err) {
@@ -267,6 +279,14 @@ export async function createApp(config: AppConfig, parts: AppParts = {}): Promis
     throw err;
   }
   const handlers = delegatingHandlers(() => runtime.handlers);
+  // The precision is fixed when the engine loads its model: a change restarts the engine, as a model switch does.
+  const saveSettings = handlers.updateSettings;
+  handlers.updateSettings = async (patch) => {
+    const before = store.getSettings().precision;
+    const saved = await saveSettings(patch);
+    if (saved.precision !== before) await reboot(currentDir);
+    return saved;
+  };
   let closed: Promise<void> | null = null;
   return {
     config,

@@ -4,6 +4,7 @@
  * structured-clone data; errors travel as `{ code, message }`.
  */
 import type { FinishReason, GenerationOptions } from './generate/types.js';
+import type { Precision } from './model/parallel/decode-products.js';
 import type { CheckpointTensor, TrainingCheckpoint } from './train/checkpoint.js';
 import type { TrainingText } from './train/data.js';
 import type { LoraConfig } from './train/lora.js';
@@ -53,6 +54,8 @@ export interface InitMessage {
   maxContextTokens?: number;
   /** Threads for the model's matrix products (1 or 2; default: INKLING_THREADS, else by model size). */
   threads?: number;
+  /** Weights for decoding: exact (float32) or fast (int8, see decode-products.ts); default INKLING_PRECISION, else exact. */
+  precision?: Precision;
 }
 
 export interface CompleteMessage {
@@ -203,6 +206,10 @@ export type WorkerStatusEvent =
       threads: number;
       /** Why one thread although two were asked for (GPT2Model.threadsNote), else null. */
       threadsNote: string | null;
+      /** Precision the decode step runs in (see GPT2Model.precision). */
+      precision: Precision;
+      /** Why exact although fast was asked for (GPT2Model.precisionNote), else null. */
+      precisionNote: string | null;
       modelName: string;
       /** Context length of the model. */
       nPositions: number;

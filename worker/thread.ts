@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
 import { GenerationOptionsError, generate, resolveMaxNewTokens } from './generate/index.js';
 import type { GenerationOptions } from './generate/types.js';
-import { loadModel, type GPT2Model } from './model/index.js';
+import { PRECISIONS, loadModel, type GPT2Model, type GPT2ModelOptions } from './model/index.js';
 import type { LanguageModel } from './model/types.js';
 import type {
   CompleteMessage,
@@ -96,6 +96,8 @@ interface Engine {
   session: PrefixSession;
   maxContextTokens: number;
   styleId: string | null;
+  /** What the base model was loaded with (threads, precision); a style's model gets the same. */
+  modelOptions: GPT2ModelOptions;
 }
 
 let engine: Promise<Engine> | null = null;
@@ -114,8 +116,14 @@ const assists = new AssistLane({
 async function load(msg: InitMessage): Promise<Engine> {
   const started = performance.now();
   post({ type: 'status', state: 'loading', modelDir: msg.modelDir });
+  if (msg.precision !== undefined && !PRECISIONS.includes(msg.precision)) {
+    throw Object.assign(new Error(`init: precision must be ${PRECISIONS.join(' or ')}, got ${JSON.stringify(msg.precision)}`), {
+      code: 'INVALID_MESSAGE',
+    });
+  }
   const backend = await initBackend(msg.backend);
-  const [model, tokenizer] = await Promise.all([loadModel(msg.modelDir, { threads: msg.threads }), loadTokenizer(msg.modelDir)]);
+  const modelOptions: GPT2ModelOptions = { threads: msg.threads, precision: msg.precision };
+  const [model, tokenizer] = await Promise.all([loadModel(msg.modelDir, modelOptions), loadTokenizer(msg.modelDir)]);
   const nPositions = model.config.nPositions;
   post({
     type: 'status',
@@ -124,6 +132,8 @@ async function load(msg: InitMessage): Promise<Engine> {
     backendReason: backend.reason,
     threads: model.threads,
     threadsNote: model.threadsNote,
+    precision: model.precision,
+    precisionNote: model.precisionNote,
     modelName: path.basename(path.resolve(msg.modelDir)),
     nPositions,
     loadMs: performance.now() - started,
@@ -136,6 +146,7 @@ async function load(msg: InitMessage): Promise<Engine> {
     session: new PrefixSession(model),
     maxContextTokens: Math.min(nPositions, msg.maxContextTokens ?? nPositions),
     styleId: null,
+    modelOptions,
   };
 }
 
@@ -246,11 +257,11 @@ async function withStyleWeights<T>(weights: StyleWeightsMessage, use: (trained: 
  */
 function styledModel(eng: Engine, trained: TrainedWeights): GPT2Model {
   const config = eng.base.config;
-  if (trained.lora === null) return modelFromParams(config, Object.fromEntries(trained.tensors));
+  if (trained.lora === null) return modelFromParams(config, Object.fromEntries(trained.tensors), eng.modelOptions);
   const base = paramMapOf(eng.base.params);
   const merged = mergeLora(base, loraSet(trained.tensors, trained.lora));
   try {
-    return modelFromParams(config, merged);
+    return modelFromParams(config, merged, eng.modelOptions);
   } finally {
     disposeMerged(merged, base);
   }

@@ -1,4 +1,5 @@
 /** Small, strict parsers for CLI option values: a bad value is a usage error naming the option. */
+import { PRECISIONS, type Precision } from '../../worker/model/parallel/decode-products.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -27,4 +28,11 @@ export function parseIdList(name: string, value: string): number[] {
     if (!/^\d+$/.test(p)) throw new UsageError(`${name}: "${p}" is not a token id`);
     return Number(p);
   });
+}
+
+/** `--precision exact|fast` (undefined when not given: the engine's default, INKLING_PRECISION else exact). */
+export function parsePrecisionOption(value: string | undefined): Precision | undefined {
+  if (value === undefined) return undefined;
+  if (!(PRECISIONS as readonly string[]).includes(value)) throw new UsageError(`--precision must be exact or fast, got "${value}"`);
+  return value as Precision;
 }

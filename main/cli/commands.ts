@@ -1,7 +1,7 @@
 import type { CliInput } from './run.js';
-import { UsageError } from './args.js';
+import { UsageError, parsePrecisionOption } from './args.js';
 import { defaultModelDir } from '../paths.js';
-import { initBackend, loadModel, loadTokenizer, gpt2Tokenizer, generate, type GenerationOptions } from '../../worker/index.js';
+import { initBackend, loadModel, loadTokenizer, gpt2Tokenizer, generate, type GenerationOptions, type GPT2ModelOptions } from '../../worker/index.js';
 
 /** The model's own tokenizer (the default model brings one), or GPT-2's when there is no model at all. */
 async function tokenizerFor(input: CliInput) {
@@ -15,11 +15,18 @@ function modelDir(input: CliInput): string {
   return dir;
 }
 
-/** `--threads N` for loadModel (undefined: its default, INKLING_THREADS or by model size). */
-function threadsOption(input: CliInput): { threads?: number } {
+/**
+ * `--threads N` and `--precision exact|fast` for loadModel (each left out when not given: its default,
+ * INKLING_THREADS or by model size, INKLING_PRECISION or exact).
+ */
+function modelOptions(input: CliInput): GPT2ModelOptions {
   const threads = input.ints('threads', 1);
-  return threads === undefined ? {} : { threads };
+  const precision = parsePrecisionOption(input.values.precision);
+  return { ...(threads === undefined ? {} : { threads }), ...(precision === undefined ? {} : { precision }) };
 }
+
+/** New positions per call through which fast logits reach the int8 weights (their path takes at most 4). */
+const INT8_MAX_NEW_TOKENS = 4;
 
 function generationOptions(input: CliInput): GenerationOptions {
   const options: GenerationOptions = {
@@ -52,7 +59,7 @@ async function generateCommand(input: CliInput): Promise<void> {
   const dir = modelDir(input);
   const backend = await initBackend(values.backend);
   const started = performance.now();
-  const [model, tokenizer] = await Promise.all([loadModel(dir, threadsOption(input)), loadTokenizer(dir)]);
+  const [model, tokenizer] = await Promise.all([loadModel(dir, modelOptions(input)), loadTokenizer(dir)]);
   const loadMs = performance.now() - started;
   try {
     const promptIds = values.prompt !== undefined ? tokenizer.encode(values.prompt) : input.ids('prompt-ids')!;
@@ -69,6 +76,8 @@ async function generateCommand(input: CliInput): Promise<void> {
         backendReason: backend.reason,
         threads: model.threads,
         threadsNote: model.threadsNote,
+        precision: model.precision,
+        precisionNote: model.precisionNote,
         promptTokens: result.promptTokens,
         truncatedPromptTokens: result.truncatedPromptTokens,
         sequences: result.sequences.map((s) => ({ ids: s.ids, text: s.text, finishReason: s.finishReason })),
@@ -106,7 +115,7 @@ async function logitsCommand(input: CliInput): Promise<void> {
   if (ids === undefined) throw new UsageError('logits needs --prompt-ids 1,2,3');
   if (!input.values.json) throw new UsageError('logits prints JSON only: add --json');
   await initBackend(input.values.backend);
-  const model = await loadModel(modelDir(input), threadsOption(input));
+  const model = await loadModel(modelDir(input), modelOptions(input));
   const cache = model.createCache(1);
   try {
     if (ids.length > model.config.nPositions) {
@@ -114,10 +123,13 @@ async function logitsCommand(input: CliInput): Promise<void> {
     }
     const bad = ids.find((id) => id >= model.config.vocabSize);
     if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary (size ${model.config.vocabSize})`);
-    const logits = model.forward([ids], cache);
+    // Fast weights serve only steps of a few new tokens: run the prompt that way so the row is theirs.
+    const step = model.precision === 'fast' ? INT8_MAX_NEW_TOKENS : ids.length;
+    for (let at = 0; at + step < ids.length; at += step) model.forward([ids.slice(at, at + step)], cache).dispose();
+    const logits = model.forward([ids.slice(Math.floor((ids.length - 1) / step) * step)], cache);
     const row = Array.from(await logits.data());
     logits.dispose();
-    process.stdout.write(JSON.stringify({ logits: row }) + '\n');
+    process.stdout.write(JSON.stringify({ precision: model.precision, precisionNote: model.precisionNote, logits: row }) + '\n');
   } finally {
     cache.dispose();
     model.dispose();

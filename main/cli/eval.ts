@@ -5,15 +5,16 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../worker/backend.js';
-import { evaluateText } from '../../worker/eval/index.js';
+import { evaluateText, evaluateTextStepwise } from '../../worker/eval/index.js';
 import { loadModel } from '../../worker/model/load.js';
+import { wantedPrecision } from '../../worker/model/parallel/decode-products.js';
 import { loadTokenizer } from '../../worker/tokenizer/index.js';
 import { paramMapOf } from '../../worker/train/params.js';
 import { defaultModelDir } from '../paths.js';
-import { UsageError, parseIntOption } from './args.js';
+import { UsageError, parseIntOption, parsePrecisionOption } from './args.js';
 import { PROCESS_IO, type CliIo } from './task-io.js';
 
-export const EVAL_USAGE = `Usage: inkling eval --model DIR --file F [--json]
+export const EVAL_USAGE = `Usage: inkling eval --model DIR --file F [--precision exact|fast] [--json]
 
 Scores the text of F with the model: tokens, mean loss (nats/token), perplexity, bits per byte.
 Texts longer than the context are scored in sliding windows; each token is scored once.
@@ -22,11 +23,14 @@ Texts longer than the context are scored in sliding windows; each token is score
   --file F           a UTF-8 text file
   --context N        input tokens per window (default: the model's context)
   --stride N         tokens between windows (default: half the context; = --context for plain blocks)
-  --batch-size N     windows per forward pass (default: what fits 64 MB of logits)
+  --batch-size N     windows per forward pass (default: what fits 64 MB of logits; exact only)
   --json             one JSON object instead of text
   --backend auto|tensorflow|wasm|cpu
+  --precision P      exact or fast (default: INKLING_PRECISION, else exact). exact scores whole windows in
+                     float32; fast scores the int8 weights suggestions decode with, through the decode step
+                     4 tokens at a time (it measures their loss, not their speed)
   --threads N        threads the model is loaded with (default 1): a second one serves only the decode
-                     step of generation, not the scoring here`;
+                     step, i.e. only --precision fast here`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -37,6 +41,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   backend: { type: 'string' },
   threads: { type: 'string' },
+  precision: { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -67,18 +72,28 @@ export async function evalCommand(args: string[], io: EvalIo = PROCESS_IO): Prom
     const contextLength = parseIntOption('context', values.context, 1);
     const stride = parseIntOption('stride', values.stride, 1);
     const batchSize = parseIntOption('batch-size', values['batch-size'], 1);
-    // Scoring runs the whole-window forward pass (worker/eval) on this thread, never the decode step that a
-    // second thread shares, so by default no partner is started (it would hold a copy of half the weights).
+    // Exact scoring runs the whole-window forward pass (worker/eval) on this thread, never the decode step
+    // that a second thread shares, so by default no partner is started (it would hold half the weights).
     const threads = parseIntOption('threads', values.threads, 1);
+    const asked = parsePrecisionOption(values.precision) ?? wantedPrecision();
+    if (asked === 'fast' && batchSize !== undefined) {
+      throw new UsageError('--batch-size applies to exact scoring only: fast scores one window at a time, 4 tokens per step');
+    }
 
     const backend = await initBackend(values.backend);
-    const [model, tokenizer] = await Promise.all([loadModel(dir, { threads: threads ?? 1 }), loadTokenizer(dir)]);
+    const [model, tokenizer] = await Promise.all([loadModel(dir, { threads: threads ?? 1, precision: asked }), loadTokenizer(dir)]);
     try {
       const started = performance.now();
-      const result = await evaluateText(paramMapOf(model.params), model.config, tokenizer, text, { contextLength, stride, batchSize });
+      // The int8 weights serve only the decode step (at most 4 new tokens per call): score through it. A
+      // model that could not take them (model.precisionNote says why) is scored exact, as it then runs.
+      const result =
+        model.precision === 'fast'
+          ? await evaluateTextStepwise(model, tokenizer, text, { contextLength, stride })
+          : await evaluateText(paramMapOf(model.params), model.config, tokenizer, text, { contextLength, stride, batchSize });
       const seconds = (performance.now() - started) / 1000;
+      const precision = { precision: model.precision, precisionNote: model.precisionNote };
       if (values.json) {
-        io.stdout.write(JSON.stringify({ model: dir, file: values.file, backend: backend.name, ...result, seconds }) + '\n');
+        io.stdout.write(JSON.stringify({ model: dir, file: values.file, backend: backend.name, ...precision, ...result, seconds }) + '\n');
       } else {
         io.stdout.write(
           [
@@ -87,6 +102,7 @@ export async function evalCommand(args: string[], io: EvalIo = PROCESS_IO): Prom
             `perplexity:    ${result.perplexity.toFixed(2)}`,
             `bits per byte: ${result.bitsPerByte.toFixed(4)}`,
             `windows:       ${result.windows} of ${result.contextLength} tokens, stride ${result.stride} (${seconds.toFixed(1)} s on ${backend.name})`,
+            `precision:     ${model.precision}${model.precisionNote ? ` (not fast: ${model.precisionNote})` : ''}`,
           ].join('\n') + '\n',
         );
       }

@@ -14,6 +14,7 @@ import type {
   CompletionEvent,
   CompletionRequest,
   DecodingSettings,
+  EnginePrecision,
   EngineStatus,
 } from '../ipc/contract.js';
 import type {
@@ -89,6 +90,8 @@ export interface StartOptions {
   maxContextTokens?: number;
   /** Threads for the model's matrix products (1 or 2; default: INKLING_THREADS, else by model size). */
   threads?: number;
+  /** exact (float32) or fast (int8 weights for decoding); default: INKLING_PRECISION, else exact. */
+  precision?: EnginePrecision;
 }
 
 export interface EngineMemory {
@@ -183,7 +186,14 @@ export class EngineHost {
   /** Starts the worker and loads the model; resolves with the status once it is 'ready' or 'error'. */
   start(modelDir: string, options: StartOptions = {}): Promise<EngineStatus> {
     this.stopped = false;
-    this.init = { type: 'init', modelDir, backend: options.backend, maxContextTokens: options.maxContextTokens, threads: options.threads };
+    this.init = {
+      type: 'init',
+      modelDir,
+      backend: options.backend,
+      maxContextTokens: options.maxContextTokens,
+      threads: options.threads,
+      precision: options.precision,
+    };
     const settled = new Promise<EngineStatus>((resolve) => {
       const off = this.on('status', (status) => {
         if (status.state === 'ready' || status.state === 'error') {
@@ -581,6 +591,8 @@ export class EngineHost {
             backendReason: message.backendReason,
             threads: message.threads,
             threadsNote: message.threadsNote,
+            precision: message.precision,
+            precisionNote: message.precisionNote,
             modelName: message.modelName,
             error: null,
           });

@@ -22,6 +22,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   toneLabels: Object.freeze(['formal', 'casual', 'neutral']) as unknown as string[],
   toneTemplate: 'Text: {text}\nTone:',
   toneCalibrate: true,
+  precision: 'exact',
 });
 
 const MAX_TONE_LABELS = 10;
@@ -76,6 +77,7 @@ export const SETTINGS_RULES: { readonly [K in Exclude<keyof Settings, 'decoding'
       ? null
       : `must be a prompt of at most ${MAX_TONE_TEMPLATE_CHARS} characters with {text} where the text goes`,
   toneCalibrate: isBoolean,
+  precision: (value) => (value === 'exact' || value === 'fast' ? null : 'must be "exact" or "fast"'),
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   createApp,
   defaultDataDir,
@@ -129,4 +130,74 @@ test('with a model: the engine is started with the backend, its status reaches t
   // Closing checkpointed the write-ahead log into the database file.
   assert.deepEqual(readdirSync(path.join(dir, 'data')).filter((f) => f.endsWith('-wal')), []);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('changing the suggestion precision restarts the engine with it; other settings and the same value do not', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inkling-precision-'));
+  const started: Array<[string, string | null, string]> = [];
+  const stopped: number[] = [];
+  const startEngine = (m: string, b: string | null, p: string): AppEngine => {
+    const index = started.push([m, b, p]) - 1;
+    return {
+      status: () => ({ state: 'ready', backend: 'fake', backendReason: '', modelName: 'm', precision: p === 'fast' ? 'fast' : 'exact', error: null }),
+      complete() {},
+      cancel() {},
+      on: () => () => {},
+      stop: async () => void stopped.push(index),
+    };
+  };
+  const config = { dataDir: path.join(dir, 'data'), modelDir: dir, backend: 'wasm' };
+  const app = await createApp(config, { startEngine, bundledModelDir: null });
+  try {
+    assert.deepEqual(started, [[dir, 'wasm', 'exact']], 'the default is exact');
+    assert.equal((await app.handlers.updateSettings({ suggestionDelayMs: 300 })).precision, 'exact');
+    assert.equal(started.length, 1, 'a setting the engine does not load with restarts nothing');
+
+    const saved = await app.handlers.updateSettings({ precision: 'fast' });
+    assert.equal(saved.precision, 'fast');
+    assert.deepEqual(started, [[dir, 'wasm', 'exact'], [dir, 'wasm', 'fast']]);
+    assert.deepEqual(stopped, [0], 'the old engine stopped first');
+    assert.equal((await app.handlers.getEngineStatus()).precision, 'fast', 'the API answers from the new engine');
+
+    await app.handlers.updateSettings({ precision: 'fast', suggestionDelayMs: 350 });
+    assert.equal(started.length, 2, 'the same precision again restarts nothing');
+    await assert.rejects(app.handlers.updateSettings({ precision: 'int4' as 'fast' }), /precision/);
+    assert.equal(started.length, 2);
+  } finally {
+    await app.close();
+  }
+  // Stored: the next start loads fast at once.
+  const reopened = await createApp(config, { startEngine, bundledModelDir: null });
+  await reopened.close();
+  assert.deepEqual(started.at(-1), [dir, 'wasm', 'fast']);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('with the real engine: the status reports the precision, and a change reloads the model with it', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inkling-precision-real-'));
+  const tiny = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures', 'tiny-gpt2');
+  const app = await createApp({ dataDir: dir, modelDir: tiny, backend: 'wasm' }, { bundledModelDir: null });
+  const readyWith = (precision: string) =>
+    new Promise<EngineStatus>((resolve) => {
+      const off = app.events.on('engineStatus', (status) => {
+        if (status.state === 'ready' && status.precision === precision) {
+          off();
+          resolve(status);
+        }
+      });
+    });
+  try {
+    const exact = readyWith('exact');
+    if ((await app.handlers.getEngineStatus()).state !== 'ready') await exact;
+    assert.equal((await app.handlers.getEngineStatus()).precision, 'exact');
+
+    const fast = readyWith('fast');
+    await app.handlers.updateSettings({ precision: 'fast' });
+    const status = await fast;
+    assert.equal(status.precisionNote, null);
+    assert.equal((await app.handlers.getEngineStatus()).precision, 'fast');
+  } finally {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -30,8 +30,39 @@ test('generate --json reproduces the reference greedy continuation', () => {
   // The tiny model is too small to gain from a second thread: by default it runs on one.
   assert.equal(out.threads, 1);
   assert.equal(out.threadsNote, null);
+  assert.equal(out.precision, 'exact');
+  assert.equal(out.precisionNote, null);
   assert.deepEqual(out.sequences[0].ids, c.greedy_continuation);
   assert.equal(typeof out.timings.prefillMs, 'number');
+});
+
+test('generate --precision fast --json: the int8 weights decode, and the output says so', () => {
+  const c = reference.cases[0];
+  const r = inkling('generate', '--model', tiny, '--prompt-ids', c.prompt_ids.join(','), '--max-new-tokens', '10', '--precision', 'fast', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.precision, 'fast');
+  assert.equal(out.precisionNote, null);
+  assert.equal(out.sequences[0].ids.length, 10);
+});
+
+test('logits --precision fast: the prompt runs 4 tokens at a time through the int8 weights, close to exact', () => {
+  const c = reference.cases[2];
+  const ids: number[] = c.prompt_ids.slice(0, 19); // steps of 4, 4, 4, 4 and 3
+  const run = (...extra: string[]) => {
+    const r = inkling('logits', '--model', tiny, '--prompt-ids', ids.join(','), '--json', ...extra);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { precision: string; precisionNote: string | null; logits: number[] };
+  };
+  const exact = run();
+  const fast = run('--precision', 'fast');
+  assert.equal(exact.precision, 'exact');
+  assert.deepEqual([fast.precision, fast.precisionNote], ['fast', null]);
+  const range = Math.max(...exact.logits) - Math.min(...exact.logits);
+  const error = Math.max(...fast.logits.map((x, i) => Math.abs(x - exact.logits[i])));
+  assert.ok(error < 0.05 * range && error > 0, `largest difference ${error} of a range ${range}`);
+  const last = c.logits_at_fixed_ids[ids.length - 1];
+  reference.fixed_token_ids.forEach((id: number, i: number) => assert.ok(Math.abs(exact.logits[id] - last[i]) < 1e-4));
 });
 
 test('generate --threads 2 --json: two threads on wasm, the same greedy continuation; one on cpu, and why', () => {
@@ -97,6 +128,7 @@ test('errors are one readable line on stderr with a non-zero exit code', () => {
     [['generate', '--model', tiny], /--prompt/],
     [['generate', '--model', tiny, '--prompt', 'x', '--temperature', '-1'], /temperature/],
     [['generate', '--model', tiny, '--prompt', 'x', '--threads', '0'], /--threads must be an integer ≥ 1/],
+    [['generate', '--model', tiny, '--prompt', 'x', '--precision', 'int4'], /--precision must be exact or fast, got "int4"/],
     [['frobnicate'], /unknown command/],
     [['detokenize', '1,x'], /not a token id/],
     [['logits', '--model', tiny, '--prompt-ids', '99999999', '--json'], /vocabulary/],

@@ -8,6 +8,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { EngineStatus } from '../../main/ipc/contract.js';
+import { completeGPT2Config } from '../../worker/model/config.js';
+import { randomWeights } from '../../worker/model/random.js';
+import { tempDir, writeModelFolder } from '../model/helpers.js';
 import {
   EngineHost,
   type EngineCompletionEvent,
@@ -82,6 +85,9 @@ describe('engine host with the real worker', () => {
     // The tiny model is too small to gain from a second thread, so by default it runs on one, with no note.
     assert.equal(status.threads, 1);
     assert.equal(status.threadsNote, null);
+    // Not asked for fast (nor INKLING_PRECISION): float32.
+    assert.equal(status.precision, 'exact');
+    assert.equal(status.precisionNote, null);
     assert.equal(status.error, null);
   });
 
@@ -241,6 +247,57 @@ describe('engine host threads', () => {
       assert.equal(status.backend, 'cpu');
       assert.equal(status.threads, 1);
       assert.match(status.threadsNote ?? '', /cpu backend/);
+    } finally {
+      await host.stop();
+    }
+  });
+});
+
+describe('engine host precision', () => {
+  test('fast on wasm: the status says fast and suggestions come; a start with exact reloads the model in float32', async () => {
+    const host = new EngineHost();
+    try {
+      const fast = await host.start(modelDir, { backend: 'wasm', precision: 'fast' });
+      assert.equal(fast.state, 'ready', JSON.stringify(fast));
+      assert.equal(fast.precision, 'fast');
+      assert.equal(fast.precisionNote, null);
+      assert.equal(host.status().precision, 'fast', "kept in the host's status");
+      // Past the prompt, each step has one new token: the int8 weights make these.
+      const end = done(await request(host, { requestId: 'fast', prefix: 'Hello, my dog is', decoding: { maxNewTokens: 6, doSample: false } }));
+      assert.equal(end.alternatives.length, 1);
+
+      const exact = await host.start(modelDir, { backend: 'wasm', precision: 'exact' });
+      assert.equal(exact.state, 'ready', JSON.stringify(exact));
+      assert.equal(exact.precision, 'exact');
+      assert.equal(exact.precisionNote, null);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  test('fast asked for on a model whose width is not a multiple of 32: exact, and the status says why', async () => {
+    // The int8 kernels quantize inputs in groups of 32. GPT-2's vocabulary, so that its tokenizer fits.
+    const config = completeGPT2Config({ nLayer: 1, nEmbd: 40, nHead: 4, nPositions: 32, vocabSize: 50257 });
+    const dir = await writeModelFolder(tempDir('width-40'), config, randomWeights(config, 3));
+    const host = new EngineHost();
+    try {
+      const status = await host.start(dir, { backend: 'wasm', precision: 'fast' });
+      assert.equal(status.state, 'ready', JSON.stringify(status));
+      assert.equal(status.precision, 'exact');
+      assert.match(status.precisionNote ?? '', /multiple of 32/);
+      done(await request(host, { requestId: 'odd', prefix: 'Hello', decoding: { maxNewTokens: 3, doSample: false } }));
+    } finally {
+      await host.stop();
+    }
+  });
+
+  test('a precision the engine does not know fails the load with a clear error', async () => {
+    const host = new EngineHost();
+    try {
+      const status = await host.start(modelDir, { backend: 'wasm', precision: 'int4' as 'fast' });
+      assert.equal(status.state, 'error');
+      assert.equal(status.error?.code, 'INVALID_MESSAGE');
+      assert.match(status.error?.message ?? '', /precision must be exact or fast, got "int4"/);
     } finally {
       await host.stop();
     }

@@ -75,6 +75,7 @@ test('settings patches merge field by field, decoding included; suggestions wait
     toneLabels: ['formal', 'casual'],
     toneTemplate: 'Text: {text}\nTone:',
     toneCalibrate: true,
+    precision: 'exact' as const,
   };
   const applied = applyPatch(base, merged);
   assert.equal(applied.decoding.temperature, 1);
@@ -101,6 +102,31 @@ test('status words for the engine and for saving', async () => {
   assert.match(one.detail, /^asked for; one thread: the cpu backend schedules its own threads$/);
   assert.equal(backendText(null).label, '—');
   assert.equal(backendText({ ...engine, state: 'starting', backend: '', error: null }).label, '—');
+  // The precision follows the threads; the tooltip says why exact when fast was asked for.
+  assert.deepEqual(backendText({ ...ready, threads: 2, threadsNote: null, precision: 'fast', precisionNote: null }), {
+    label: 'wasm · 2 threads · fast',
+    detail: 'tfjs-node is not installed: using WebAssembly',
+  });
+  const exact = backendText({ ...ready, threads: 1, threadsNote: null, precision: 'exact', precisionNote: 'inDim must be a positive multiple of 32, got 40' });
+  assert.equal(exact.label, 'wasm · 1 thread · exact');
+  assert.equal(exact.detail, 'tfjs-node is not installed: using WebAssembly; exact, not fast: inDim must be a positive multiple of 32, got 40');
+  const both = backendText({ ...ready, backend: 'cpu', backendReason: 'asked for', threads: 1, threadsNote: 'the cpu backend schedules its own threads', precision: 'exact', precisionNote: 'the cpu backend runs its own kernels' });
+  assert.equal(both.detail, 'asked for; one thread: the cpu backend schedules its own threads; exact, not fast: the cpu backend runs its own kernels');
   assert.equal(saveText({ state: 'saving', savedAt: null, error: null }).label, 'Saving…');
   assert.match(saveText({ state: 'error', savedAt: null, error: 'disk full' }).detail, /disk full/);
+});
+
+test('suggestion speed: the choices say what they cost; the note shows only when fast was chosen and exact runs', async () => {
+  const { PRECISION_CHOICES, precisionNote } = await import('../../renderer/src/lib/precision.js');
+  assert.deepEqual(PRECISION_CHOICES.map((c) => c.value), ['exact', 'fast']);
+  const fast = PRECISION_CHOICES.find((c) => c.value === 'fast')!;
+  assert.equal(fast.label, 'Fast');
+  assert.match(fast.help, /about 2× faster suggestions with int8 weights; perplexity within ~1% of exact \(measured on held-out text\)/i);
+  const ready = { state: 'ready' as const, backend: 'wasm', backendReason: '', modelName: 'm', error: null };
+  const note = 'inDim must be a positive multiple of 32, got 40';
+  assert.equal(precisionNote('fast', { ...ready, precision: 'exact', precisionNote: note }), `Running exact: ${note}`);
+  assert.equal(precisionNote('fast', { ...ready, precision: 'fast', precisionNote: null }), null);
+  assert.equal(precisionNote('exact', { ...ready, precision: 'exact', precisionNote: null }), null);
+  assert.equal(precisionNote('fast', { ...ready, state: 'loading', precision: 'exact', precisionNote: note }), null, 'not while it reloads');
+  assert.equal(precisionNote('fast', null), null);
 });

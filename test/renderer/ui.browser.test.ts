@@ -136,7 +136,7 @@ test('loads the documents and the engine status; the backend shows with its reas
   assert.equal(await page.getByTestId('doc-item').count(), 4);
   const backend = page.getByTestId('status-backend');
   await assert.doesNotReject(backend.filter({ hasText: 'wasm' }).waitFor({ timeout: 5000 }));
-  assert.equal((await backend.textContent())?.trim(), 'wasm · 2 threads');
+  assert.equal((await backend.textContent())?.trim(), 'wasm · 2 threads · exact');
   assert.match((await backend.getAttribute('title')) ?? '', /WebAssembly/);
   assert.equal(await page.getByTestId('doc-title').inputValue(), 'A slow morning');
   assert.match(await value(), /^The house was still/);
@@ -281,6 +281,15 @@ test('settings are read and changed through the API', { skip }, async () => {
   await page.waitForFunction(() => (window as unknown as { __inklingMock: { settingsUpdates: unknown[] } }).__inklingMock.settingsUpdates.length > 0);
   const updates = await mock<unknown[]>('settingsUpdates');
   assert.deepEqual(updates.at(-1), { suggestionsEnabled: false });
+  // Suggestion speed: exact is chosen, and fast says what it costs.
+  assert.equal(await page.getByTestId('setting-precision-exact').isChecked(), true);
+  const panelText = (await page.getByTestId('settings-panel').textContent()) ?? '';
+  assert.match(panelText, /about 2× faster suggestions with int8 weights; perplexity within ~1% of exact/i);
+  await page.getByTestId('setting-precision-fast').check();
+  await page.waitForFunction(() =>
+    (window as unknown as { __inklingMock: { settingsUpdates: Array<{ precision?: string }> } }).__inklingMock.settingsUpdates.some((u) => u.precision === 'fast'),
+  );
+  assert.deepEqual((await mock<unknown[]>('settingsUpdates')).at(-1), { precision: 'fast' });
   await page.getByTestId('settings-toggle').click();
 });
 

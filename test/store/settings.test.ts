@@ -25,6 +25,7 @@ test('defaults are the documented values', () => {
     toneLabels: ['formal', 'casual', 'neutral'],
     toneTemplate: 'Text: {text}\nTone:',
     toneCalibrate: true,
+    precision: 'exact',
   });
   assert.deepEqual(store.getSettings(), DEFAULT_SETTINGS);
   store.close();
@@ -111,4 +112,23 @@ test('stored values that no longer pass the rules fall back to the defaults', ()
   assert.equal(settings.suggestionDelayMs, 900);
   assert.equal('retired' in settings, false);
   reopened.close();
+});
+
+test('the suggestion precision round-trips through a reopen; anything but exact or fast is refused', () => {
+  const dir = tempDataDir();
+  const store = openStore(dir);
+  assert.equal(store.updateSettings({ precision: 'fast' }).precision, 'fast');
+  assert.throws(
+    () => store.updateSettings({ precision: 'int4' } as unknown as SettingsPatch),
+    (error: unknown) => error instanceof StoreError && /precision must be "exact" or "fast" \(got "int4"\)/.test(error.message),
+  );
+  store.close();
+
+  const reopened = openStore(dir);
+  assert.equal(reopened.getSettings().precision, 'fast');
+  assert.equal(reopened.updateSettings({ precision: 'exact' }).precision, 'exact');
+  reopened.close();
+  const again = openStore(dir);
+  assert.equal(again.getSettings().precision, 'exact');
+  again.close();
 });

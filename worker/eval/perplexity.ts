@@ -49,7 +49,7 @@ export interface TextEvaluation {
 }
 
 /** A window: inputs `seq[start, start + length)`, scoring the targets `seq[from, start + length]`. */
-interface Window {
+export interface Window {
   start: number;
   length: number;
   from: number;
@@ -72,13 +72,27 @@ export function scoringWindows(n: number, contextLength: number, stride: number)
 
 const LOGITS_BUDGET = 16 * 2 ** 20; // floats: 64 MB
 
-export async function evaluateText(
-  params: ParamMap,
+/** A text ready to score: its tokens after `<|endoftext|>` and the windows that score each once. */
+export interface PreparedText {
+  /** Tokens of the text itself. */
+  tokens: number;
+  bytes: number;
+  /** `<|endoftext|>` (when scored) followed by the text's tokens. */
+  seq: Int32Array;
+  scoredFirstToken: boolean;
+  scoredTokens: number;
+  contextLength: number;
+  stride: number;
+  windows: Window[];
+}
+
+/** Checks the window options against the model and tokenizes the text (shared by every way of scoring it). */
+export function prepareText(
   config: GPT2Config,
   tokenizer: Tokenizer,
   text: string,
-  options: TextEvaluationOptions = {},
-): Promise<TextEvaluation> {
+  options: Pick<TextEvaluationOptions, 'contextLength' | 'stride'> = {},
+): PreparedText {
   const contextLength = options.contextLength ?? config.nPositions;
   if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
     throw new RangeError(`contextLength must be an integer in 1..${config.nPositions} (the model's context), got ${contextLength}`);
@@ -97,6 +111,37 @@ export async function evaluateText(
 
   const windows = seq.length >= 2 ? scoringWindows(seq.length, contextLength, stride) : [];
   const scoredTokens = seq.length - 1 > 0 ? seq.length - 1 : 0;
+  return { tokens: ids.length, bytes, seq, scoredFirstToken, scoredTokens, contextLength, stride, windows };
+}
+
+/** The numbers of a scored text from its summed loss. */
+export function summarizeEvaluation(prepared: PreparedText, totalLoss: number): TextEvaluation {
+  const { scoredTokens, bytes } = prepared;
+  const meanLoss = scoredTokens > 0 ? totalLoss / scoredTokens : NaN;
+  return {
+    tokens: prepared.tokens,
+    scoredTokens,
+    bytes,
+    totalLoss,
+    meanLoss,
+    perplexity: Math.exp(meanLoss),
+    bitsPerByte: bytes > 0 ? totalLoss / Math.LN2 / bytes : NaN,
+    contextLength: prepared.contextLength,
+    stride: prepared.stride,
+    windows: prepared.windows.length,
+    scoredFirstToken: prepared.scoredFirstToken,
+  };
+}
+
+export async function evaluateText(
+  params: ParamMap,
+  config: GPT2Config,
+  tokenizer: Tokenizer,
+  text: string,
+  options: TextEvaluationOptions = {},
+): Promise<TextEvaluation> {
+  const prepared = prepareText(config, tokenizer, text, options);
+  const { seq, windows, scoredTokens, contextLength } = prepared;
   const batchSize = options.batchSize ?? Math.max(1, Math.floor(LOGITS_BUDGET / (contextLength * config.vocabSize)));
   let totalLoss = 0;
   let done = 0;
@@ -119,24 +164,11 @@ export async function evaluateText(
     });
     options.onProgress?.(done, scoredTokens);
   }
-  const meanLoss = scoredTokens > 0 ? totalLoss / scoredTokens : NaN;
-  return {
-    tokens: ids.length,
-    scoredTokens,
-    bytes,
-    totalLoss,
-    meanLoss,
-    perplexity: Math.exp(meanLoss),
-    bitsPerByte: bytes > 0 ? totalLoss / Math.LN2 / bytes : NaN,
-    contextLength,
-    stride,
-    windows: windows.length,
-    scoredFirstToken,
-  };
+  return summarizeEvaluation(prepared, totalLoss);
 }
 
 /** Cross-entropy of each row of `logits` [N, V] against its target, in nats. */
-function tokenLosses(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
+export function tokenLosses(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
   const [n, v] = logits.shape;
   const shifted = tf.sub(logits, tf.max(logits, 1, true));
   const logSumExp = tf.log(tf.sum(tf.exp(shifted), 1));

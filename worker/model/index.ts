@@ -12,6 +12,8 @@ export {
   type TensorToWrite,
 } from './safetensors.js';
 export { GPT2Model, gpt2Forward, paramTensors, type GPT2Params, type GPT2ForwardResult, type LayerKv } from './gpt2.js';
+export type { GPT2ModelOptions } from './gpt2.js';
+export { PRECISIONS, PRECISION_ENV, wantedPrecision, type Precision } from './parallel/decode-products.js';
 export type { BlockParams, LayerNormParams, LinearParams, LoraParams } from './gpt2.js';
 export { GPT2KvCache } from './kv-cache.js';
 export { gpt2TensorShapes, paramsFromWeights } from './weights.js';

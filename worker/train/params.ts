@@ -3,7 +3,7 @@
  * Hugging Face–named map that training, checkpoints and export walk.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GPT2Model, type GPT2Params, type LayerNormParams, type LinearParams } from '../model/gpt2.js';
+import { GPT2Model, type GPT2ModelOptions, type GPT2Params, type LayerNormParams, type LinearParams } from '../model/gpt2.js';
 import type { GPT2Config } from '../model/types.js';
 import type { ParamMap } from './forward.js';
 
@@ -33,9 +33,10 @@ export function paramMapOf(params: GPT2Params): Record<string, tf.Tensor> {
 
 /**
  * An inference model (KV cache, generation) with copies of `params` — e.g. a fine-tuned model used in
- * place, without writing it out and loading it back. The output layer is tied to `wte`.
+ * place, without writing it out and loading it back. The output layer is tied to `wte`. `options` as for
+ * GPT2Model (threads, precision: a style keeps the engine's).
  */
-export function modelFromParams(config: GPT2Config, params: ParamMap): GPT2Model {
+export function modelFromParams(config: GPT2Config, params: ParamMap, options: GPT2ModelOptions = {}): GPT2Model {
   const copies = tf.tidy(() => {
     const t = <T extends tf.Tensor>(name: string) => {
       const source = params[name];
@@ -59,5 +60,5 @@ export function modelFromParams(config: GPT2Config, params: ParamMap): GPT2Model
     };
     return built as unknown as tf.TensorContainer;
   }) as unknown as GPT2Params;
-  return new GPT2Model(config, copies);
+  return new GPT2Model(config, copies, options);
 }

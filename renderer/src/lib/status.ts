@@ -37,14 +37,18 @@ export function engineText(status: EngineStatus | null): StatusText {
 }
 
 /**
- * The compute backend and its threads, e.g. "wasm · 2 threads"; the tooltip says why this backend and, when
- * the engine runs on one thread although two were asked for, why.
+ * The compute backend, its threads and its precision, e.g. "wasm · 2 threads · fast"; the tooltip says why
+ * this backend and, when the engine runs on one thread although two were asked for, or exact although fast
+ * was asked for, why.
  */
 export function backendText(status: EngineStatus | null): { label: string; detail: string } {
   if (!status?.backend) return { label: '—', detail: 'Compute backend of the engine' };
   const threads = status.threads === undefined ? '' : ` · ${status.threads} ${status.threads === 1 ? 'thread' : 'threads'}`;
-  const reason = status.backendReason || `Compute backend: ${status.backend}`;
-  return { label: status.backend + threads, detail: status.threadsNote ? `${reason}; one thread: ${status.threadsNote}` : reason };
+  const precision = status.precision === undefined ? '' : ` · ${status.precision}`;
+  const notes = [status.backendReason || `Compute backend: ${status.backend}`];
+  if (status.threadsNote) notes.push(`one thread: ${status.threadsNote}`);
+  if (status.precisionNote) notes.push(`exact, not fast: ${status.precisionNote}`);
+  return { label: status.backend + threads + precision, detail: notes.join('; ') };
 }
 
 export function saveText(status: SaveStatus): StatusText {

@@ -49,6 +49,7 @@
     toneLabels: ['formal', 'casual', 'neutral'],
     toneTemplate: 'Text: {text}\nTone:',
     toneCalibrate: true,
+    precision: 'exact',
   };
 
   let engine = {
@@ -71,6 +72,8 @@
       backendReason: 'tfjs-node is not installed: using WebAssembly (SIMD)',
       threads: 2,
       threadsNote: null,
+      precision: 'exact',
+      precisionNote: null,
     };
     emitStatus();
   }, 150);

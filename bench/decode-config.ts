@@ -1,0 +1,112 @@
+/**
+ * Prefill and decode speed and memory of the GPT-2-small-shaped random model in one engine configuration
+ * (threads × precision), in a process of its own so that each configuration's memory is its own (a wasm
+ * heap never shrinks). `bench/engine.ts` runs it once per configuration.
+ *
+ *   node --import tsx bench/decode-config.ts --threads 2 --precision fast [--backend wasm] [--quick]
+ *
+ * Prints one JSON object (DecodeConfigResult) on its last line.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, loadModel, gpt2Tokenizer, generate, type LanguageModel, type GenerationResult } from '../worker/index.js';
+import { ensureGpt2SmallRandom } from './random-checkpoint.js';
+
+export const PROMPT_TOKENS = 128;
+export const NEW_TOKENS = 64;
+
+export interface DecodeConfigResult {
+  threads: number;
+  precision: string;
+  note: string | null;
+  prefill_ms: number;
+  decode_tokens_per_s: number;
+  decode_nrs3_tokens_per_s: number;
+  decode_nrs3_cost_ratio: number;
+  weight_mib: number;
+  /** Held beyond the float32 weights for this configuration (int8 copies, split MLP halves). */
+  extra_mib: number;
+  /** Resident size at the end (the engine alone in this process). */
+  rss_mib: number;
+  peak_rss_mib: number;
+  tensors_after_decode: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+const mib = (bytes: number) => round(bytes / 2 ** 20);
+
+function prefillMs(model: LanguageModel, prompt: number[], runs: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const cache = model.createCache(1);
+    const t0 = performance.now();
+    const logits = model.forward([prompt], cache);
+    logits.dataSync();
+    times.push(performance.now() - t0);
+    logits.dispose();
+    cache.dispose();
+  }
+  return median(times);
+}
+
+function decode(model: LanguageModel, prompt: number[], k: number, newTokens: number): Promise<GenerationResult> {
+  return generate(model, gpt2Tokenizer(), prompt, {
+    maxNewTokens: newTokens,
+    minNewTokens: newTokens,
+    eosTokenId: null,
+    numReturnSequences: k,
+    doSample: k > 1,
+    seed: 1,
+  });
+}
+
+async function measure(threads: number, precision: 'exact' | 'fast', backend: string, quick: boolean): Promise<DecodeConfigResult> {
+  await initBackend(backend);
+  const model = await loadModel(await ensureGpt2SmallRandom(), { threads, precision });
+  const prompt = Array.from({ length: PROMPT_TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
+  await decode(model, prompt.slice(0, 8), 1, 8); // first-call costs of every kernel
+  const prefill = prefillMs(model, prompt, quick ? 1 : 3);
+  const single = await decode(model, prompt, 1, quick ? 16 : NEW_TOKENS);
+  const triple = await decode(model, prompt, 3, quick ? 16 : NEW_TOKENS);
+  const result: DecodeConfigResult = {
+    threads: model.threads,
+    precision: model.precision,
+    note: model.threadsNote ?? model.precisionNote,
+    prefill_ms: round(prefill),
+    decode_tokens_per_s: round(single.timings.decodeTokensPerS, 2),
+    decode_nrs3_tokens_per_s: round(triple.timings.decodeTokensPerS, 2),
+    decode_nrs3_cost_ratio: round(triple.timings.decodeMs / single.timings.decodeMs, 2),
+    weight_mib: mib(model.weightBytes),
+    extra_mib: mib(model.extraBytes),
+    rss_mib: mib(process.memoryUsage().rss),
+    peak_rss_mib: round(process.resourceUsage().maxRSS / 1024),
+    tensors_after_decode: tf.memory().numTensors,
+  };
+  model.dispose();
+  return result;
+}
+
+/** Runs one configuration in a child process and returns its result. */
+export async function benchDecodeConfig(threads: number, precision: 'exact' | 'fast', backend = 'wasm', quick = false): Promise<DecodeConfigResult> {
+  const script = fileURLToPath(import.meta.url);
+  const args = ['--import', 'tsx', script, '--threads', String(threads), '--precision', precision, '--backend', backend, ...(quick ? ['--quick'] : [])];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: path.dirname(script), maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as DecodeConfigResult;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string', default: '1' },
+      precision: { type: 'string', default: 'exact' },
+      backend: { type: 'string', default: 'wasm' },
+      quick: { type: 'boolean', default: false },
+    },
+  });
+  const precision = values.precision === 'fast' ? 'fast' : 'exact';
+  console.log(JSON.stringify(await measure(Number(values.threads), precision, values.backend, values.quick)));
+}
