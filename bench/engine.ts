@@ -5,7 +5,7 @@
  *
  *   npm run bench [-- --backend wasm --quick --skip-training]
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -63,8 +63,22 @@ async function main(): Promise<void> {
     keystrokes: values.quick ? 6 : 16,
   });
   log(`keystroke → 6-token suggestion, tiny model: p50 ${keystroke.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${keystroke.withoutReuse.medianMs.toFixed(0)} ms without`);
+  // The model the app starts on, once this checkout has it (npm run train:default).
+  const defaultModel = path.join(repoRoot, 'resources', 'default-model');
+  const keystrokeDefault = existsSync(path.join(defaultModel, 'config.json'))
+    ? await benchKeystroke({ modelDir: defaultModel, backend: values.backend, keystrokes: values.quick ? 6 : 16 })
+    : null;
+  if (keystrokeDefault) {
+    log(`keystroke → 6-token suggestion, default model: p50 ${keystrokeDefault.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${keystrokeDefault.withoutReuse.medianMs.toFixed(0)} ms without`);
+  }
   const keystrokeSmall = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8 });
-  log(`keystroke → 6-token suggestion, GPT-2 small shape: p50 ${keystrokeSmall.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${keystrokeSmall.withoutReuse.medianMs.toFixed(0)} ms without`);
+  const keystrokeSmallFast = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8, precision: 'fast' });
+  for (const k of [keystrokeSmall, keystrokeSmallFast]) {
+    log(
+      `keystroke → 6-token suggestion, GPT-2 small shape, ${k.threads} thread${k.threads > 1 ? 's' : ''}, ${k.precision}: ` +
+        `p50 ${k.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${k.withoutReuse.medianMs.toFixed(0)} ms without`,
+    );
+  }
 
   // Training last: its cases run in child processes (wasm's heap never shrinks) and take minutes.
   const training = values['skip-training'] ? null : await benchTraining({ backend: values.backend, steps: values.quick ? 1 : 2, log });
@@ -85,8 +99,12 @@ async function main(): Promise<void> {
     weight_mib: main2.weight_mib,
     tensors_after_decode: main2.tensors_after_decode,
     configs,
+    keystroke_default_model_p50_ms: keystrokeDefault
+      ? { reuse: round(keystrokeDefault.withReuse.medianMs), no_reuse: round(keystrokeDefault.withoutReuse.medianMs) }
+      : null,
     keystroke_tiny_p50_ms: { reuse: round(keystroke.withReuse.medianMs), no_reuse: round(keystroke.withoutReuse.medianMs) },
     keystroke_gpt2_small_p50_ms: { reuse: round(keystrokeSmall.withReuse.medianMs), no_reuse: round(keystrokeSmall.withoutReuse.medianMs) },
+    keystroke_gpt2_small_fast_p50_ms: { reuse: round(keystrokeSmallFast.withReuse.medianMs), no_reuse: round(keystrokeSmallFast.withoutReuse.medianMs) },
     ...(training ? trainBenchFields(training) : {}),
     // This machine is shared: the load average says how much the numbers above were disturbed.
     load_average_1m: round(loadavg()[0]!, 2),

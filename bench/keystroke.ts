@@ -22,6 +22,8 @@ export interface KeystrokeBenchOptions {
   /** Characters typed (one suggestion each) per mode. */
   keystrokes?: number;
   maxContextTokens?: number;
+  threads?: number;
+  precision?: 'exact' | 'fast';
 }
 
 export interface LatencySummary {
@@ -41,6 +43,8 @@ export interface KeystrokeBenchResult {
   bench: 'keystroke';
   model: string;
   backend: string;
+  threads: number;
+  precision: string;
   suggestionTokens: number;
   docChars: number;
   withReuse: LatencySummary;
@@ -116,6 +120,8 @@ export async function benchKeystroke(options: KeystrokeBenchOptions): Promise<Ke
     const status = await host.start(options.modelDir, {
       backend: options.backend,
       maxContextTokens: options.maxContextTokens,
+      threads: options.threads,
+      precision: options.precision,
     });
     if (status.state !== 'ready') throw new Error(`the engine did not start: ${status.error?.message ?? status.state}`);
     const withReuse = summarize(await typeAlong(host, doc, keystrokes, true));
@@ -124,6 +130,8 @@ export async function benchKeystroke(options: KeystrokeBenchOptions): Promise<Ke
       bench: 'keystroke',
       model: status.modelName,
       backend: status.backend,
+      threads: status.threads ?? 1,
+      precision: status.precision ?? 'exact',
       suggestionTokens: SUGGESTION_TOKENS,
       docChars: doc.length,
       withReuse,

@@ -260,7 +260,9 @@ export function paramTensors(params: GPT2Params): tf.Tensor[] {
 const DECODER_MAX_TIME = 16;
 /**
  * With a second thread the step also runs prompts up to this many positions (cached + new): its products
- * then use both cores, and its JavaScript attention (quadratic in positions) is still a small part of it.
+ * then use both cores. Measured on GPT-2 small (docs/performance-log.md, section 5): 128 new tokens 1.37 s
+ * vs 1.48 s on the tf-op path; 300 new tokens 3.6–4.0 s vs 2.8–3.0 s (the step's per-head attention,
+ * softmax and buffers grow faster than the products it halves).
  */
 const PARALLEL_STEP_MAX_POSITIONS = 256;
 /** Below this, a model's products are too small to gain from a second thread (see split-products.ts). */
