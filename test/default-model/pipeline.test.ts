@@ -44,12 +44,16 @@ test('the default-model pipeline trains, stops, resumes and exports a loadable m
   assert.ok(existsSync(path.join(work, 'tokenizer', 'vocab.json')));
   await assert.rejects(trainDefault(args, { log: () => {} }), /already holds a run/);
 
+  await assert.rejects(trainDefault([...args, '--new-length', '16'], { log: () => {} }), /--new-length changes a run being resumed/);
+  await assert.rejects(trainDefault([...args, '--resume', '--new-length', '3'], { log: () => {} }), /at step 5 already/);
+
+  // Second session: resumed, and shortened to 16 steps (the schedule decays over the new length).
   const before = tf.memory().numTensors;
   const resumed: string[] = [];
-  assert.equal(await trainDefault([...args, '--resume'], { log: (l) => resumed.push(l) }), 0, resumed.join('\n'));
+  assert.equal(await trainDefault([...args, '--resume', '--new-length', '16'], { log: (l) => resumed.push(l) }), 0, resumed.join('\n'));
   assert.ok(resumed.some((l) => l.startsWith('tokenizer: cached')), resumed.join('\n'));
   assert.ok(resumed.some((l) => /^resumed from step [1-9]/.test(l)), resumed.join('\n'));
-  assert.ok(resumed.some((l) => l.startsWith('step 20/20')), resumed.join('\n'));
+  assert.ok(resumed.some((l) => l.startsWith('step 16/16')), resumed.join('\n'));
   assert.equal(tf.memory().numTensors, before);
 
   assert.deepEqual(readdirSync(out).sort(), ['MODEL_CARD.md', 'config.json', 'merges.txt', 'model.safetensors', 'vocab.json']);
@@ -69,7 +73,9 @@ test('the default-model pipeline trains, stops, resumes and exports a loadable m
 
   const card = readFileSync(path.join(out, 'MODEL_CARD.md'), 'utf8');
   assert.match(card, /1 layers, width 32, 2 heads/);
-  assert.match(card, /20 optimizer steps/);
+  assert.match(card, /16 optimizer steps/);
+  assert.match(card, /planned for 20 steps and changed to 16 at step 5/);
+  assert.match(card, /--max-steps 20 [^\n]*\n# stopped \(Ctrl-C\) at step 5, then:\nnpm run train:default -- --resume --new-length 16 /);
   assert.match(card, /swift-a-modest-proposal \| [\d,]+ \| \d+\.\d{4} \| [\d.]+ \| \d+\.\d{4} \|/);
   const bpb = Number(/\*\*all\*\*.*\*\*(\d+\.\d+)\*\*/.exec(card)?.[1]);
   // A byte-level model that learned nothing scores 8 bits per byte; 20 tiny steps must already beat random.

@@ -73,6 +73,12 @@ export interface TrainingRunInit {
   sink?: CheckpointSink;
   /** Continue from the sink's latest checkpoint when it has one (otherwise start fresh). */
   resume?: boolean;
+  /**
+   * Resume even though the checkpoint was made for another `maxSteps`: a run shortened (or lengthened) on
+   * the way. From the resumed step on, the learning-rate schedule follows the new length; the steps before
+   * stay what they were, so the result is not what a run of the new length from the start would give.
+   */
+  allowNewLength?: boolean;
   control?: TrainingControl;
   signal?: AbortSignal;
   onEvent?: (event: TrainingEvent) => void;
@@ -407,8 +413,13 @@ class TrainingRun {
     const { options, dataset } = this.init;
     if (meta.format !== CHECKPOINT_FORMAT) throw new CheckpointMismatchError(`checkpoint format ${meta.format} is not supported`);
     const differing = Object.keys(options).filter(
-      (k) => JSON.stringify(options[k as keyof ResolvedTrainingOptions]) !== JSON.stringify(meta.options[k as keyof ResolvedTrainingOptions]),
+      (k) =>
+        !(k === 'maxSteps' && this.init.allowNewLength) &&
+        JSON.stringify(options[k as keyof ResolvedTrainingOptions]) !== JSON.stringify(meta.options[k as keyof ResolvedTrainingOptions]),
     );
+    if (this.init.allowNewLength && options.maxSteps !== null && options.maxSteps <= meta.step) {
+      throw new CheckpointMismatchError(`the run is at step ${meta.step} already: a new length must be longer than that, got ${options.maxSteps}`);
+    }
     if (differing.length > 0) {
       throw new CheckpointMismatchError(`the checkpoint was made with different training options (${differing.join(', ')}); resume with the same options or start a new run`);
     }
