@@ -119,6 +119,8 @@ async function downloadIntoDataDir(repo: Gpt2Repo, base: string, values: Downloa
       modelsDir: path.join(dataDir, 'models'),
       bundledDir: null,
       hubBase: base,
+      // Every event: the printer keeps its own 5 % steps, and a time throttle could swallow all of a quick download's.
+      progressIntervalMs: 0,
       emit: (event: ModelProgressEvent) => {
         if (event.kind === 'download' && event.state === 'running') progress(event.bytes, event.totalBytes);
       },

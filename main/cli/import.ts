@@ -120,6 +120,8 @@ async function importIntoDataDir(source: string, values: ImportValues, io: CliIo
       registry,
       modelsDir: path.join(dataDir, 'models'),
       bundledDir: null,
+      // Every event: the printer keeps its own 10 % steps, and a time throttle could swallow a quick import's.
+      progressIntervalMs: 0,
       emit: (event: ModelProgressEvent) => {
         if (event.kind === 'import' && event.state !== 'error' && event.totalBytes !== null && event.bytes > 0) progress(event.bytes, event.totalBytes);
       },
