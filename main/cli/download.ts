@@ -4,13 +4,13 @@
  * downloads it to `<data dir>/models/hub-<model>/`, checks it and records it with its sha256 — so that it is
  * listed under Models in the app. `--to DIR` only downloads into a folder of your choice, unregistered.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ModelInfo, ModelProgressEvent } from '../ipc/contract.js';
 import { DEFAULT_HUB, DownloadError, GPT2_DOWNLOADS, downloadModel, type DownloadEvent, type Gpt2Repo } from '../models/download.js';
 import { UsageError } from './args.js';
 import { PROCESS_IO, type CliIo } from './task-io.js';
+import { mib, reportRegistered, withUserModels } from './user-models.js';
 
 export const DOWNLOAD_USAGE = `Usage: inkling download MODEL [--data-dir DIR] [--activate] [--base URL] [--json]
        inkling download MODEL --to DIR [--base URL] [--json]
@@ -100,37 +100,14 @@ function progressPrinter(repo: string, io: CliIo, json: boolean | undefined): (b
  * the CLI (the resumable folder models/hub-<model>/, the check of the files, the registry row with its sha256).
  */
 async function downloadIntoDataDir(repo: Gpt2Repo, base: string, values: DownloadValues, signal: AbortSignal, io: CliIo): Promise<number> {
-  // Imported lazily: the store (a native module) is needed only here, not for --to.
-  const [{ resolveConfig }, { openStore }, { createModelHandlers }] = await Promise.all([
-    import('../app.js'),
-    import('../store/index.js'),
-    import('../ipc/model-handlers.js'),
-  ]);
-  // The app's own resolution (flag, then INKLING_DATA_DIR, then the per-user folder), so both find one store.
-  const { dataDir } = resolveConfig({ data: values['data-dir'] }, undefined, () => null);
-  mkdirSync(dataDir, { recursive: true });
-  const store = openStore(dataDir);
-  try {
-    if (store.recovered) io.stderr.write(`inkling download: the database could not be read and was moved to ${store.recovered.movedTo} (${store.recovered.reason})\n`);
-    const registry = store.modelRegistry;
-    const progress = progressPrinter(repo, io, values.json);
-    const models = createModelHandlers({
-      registry,
-      modelsDir: path.join(dataDir, 'models'),
-      bundledDir: null,
-      hubBase: base,
-      // Every event: the printer keeps its own 5 % steps, and a time throttle could swallow all of a quick download's.
-      progressIntervalMs: 0,
-      emit: (event: ModelProgressEvent) => {
-        if (event.kind === 'download' && event.state === 'running') progress(event.bytes, event.totalBytes);
-      },
-      // Nothing runs a model here: activation is only remembered, for the app's next start.
-      switchModel: async () => {},
-      activeId: () => registry.activeId(),
-    });
+  const progress = progressPrinter(repo, io, values.json);
+  const emit = (event: ModelProgressEvent) => {
+    if (event.kind === 'download' && event.state === 'running') progress(event.bytes, event.totalBytes);
+  };
+  return withUserModels({ command: 'download', dataDir: values['data-dir'], hubBase: base, emit }, io, async (user) => {
     // The handler registers its job before its first await, so a cancel from here on reaches it.
-    const pending = models.downloadModel(repo);
-    const cancel = () => void models.cancelDownload(repo);
+    const pending = user.handlers.downloadModel(repo);
+    const cancel = () => void user.handlers.cancelDownload(repo);
     signal.addEventListener('abort', cancel, { once: true });
     if (signal.aborted) cancel();
     let info: ModelInfo;
@@ -139,30 +116,9 @@ async function downloadIntoDataDir(repo: Gpt2Repo, base: string, values: Downloa
     } finally {
       signal.removeEventListener('abort', cancel);
     }
-    // The weights were hashed by the download's registration a moment ago (activateModel would hash them again).
-    if (values.activate) registry.setActiveId(info.id);
-    const model = registry.get(info.id)!;
-    const result = { ...info, active: registry.activeId() === info.id };
-    if (values.json) {
-      io.stdout.write(JSON.stringify({ ...result, repo, downloaded: true, registered: true, target: model.folder, sha256: model.sha256, dataDir }) + '\n');
-    } else {
-      io.stdout.write(describeRegistered(result, model.folder, dataDir));
-    }
+    reportRegistered(user, info, { activate: values.activate, json: values.json, fields: { repo } }, io);
     return 0;
-  } finally {
-    store.close();
-  }
-}
-
-function describeRegistered(model: ModelInfo, folder: string, dataDir: string): string {
-  return [
-    `id:         ${model.id}`,
-    `name:       ${model.name}`,
-    `model:      GPT-2: ${model.shape}`,
-    `parameters: ${(model.parameters / 1e6).toFixed(1)}M; ${mib(model.sizeBytes)} on disk, about ${mib(model.memoryBytes)} in memory`,
-    `folder:     ${folder}`,
-    `downloaded into ${dataDir}; ${model.active ? 'the app starts on it (active)' : 'choose it under Models in the app, or download with --activate'}`,
-  ].join('\n') + '\n';
+  });
 }
 
 /** `--to DIR`: the hub's files in DIR/MODEL, verified but not registered anywhere. */
@@ -185,5 +141,3 @@ async function downloadOnly(repo: Gpt2Repo, to: string, base: string, values: Do
   else io.stdout.write(`downloaded ${label} to ${dir} (not registered in the app)\n`);
   return 0;
 }
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

@@ -4,14 +4,14 @@
  * to `<data dir>/models/<id>/` and registers it with its sha256 — so that it is listed under Models in the app.
  * `--to DIR` only copies into a folder of your choice, unregistered. Nothing is copied when validation fails.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelFormatError } from '../../worker/model/errors.js';
-import type { ModelInfo, ModelProgressEvent } from '../ipc/contract.js';
+import type { ModelProgressEvent } from '../ipc/contract.js';
 import { copyImport, inspectImport, type ImportSummary } from '../models/import.js';
 import { UsageError } from './args.js';
 import { PROCESS_IO, type CliIo } from './task-io.js';
+import { mib, reportRegistered, withUserModels } from './user-models.js';
 
 export const IMPORT_USAGE = `Usage: inkling import SOURCE [--data-dir DIR] [--name NAME] [--activate] [--check] [--json]
        inkling import SOURCE --to DIR [--name NAME] [--force] [--json]
@@ -102,58 +102,15 @@ function progressPrinter(io: CliIo, json: boolean | undefined): (copied: number,
  * CLI (validation, copy into models/<id>/, the registry row with its sha256).
  */
 async function importIntoDataDir(source: string, values: ImportValues, io: CliIo): Promise<number> {
-  // Imported lazily: the store (a native module) is needed only here, not for --check or --to.
-  const [{ resolveConfig }, { openStore }, { createModelHandlers }] = await Promise.all([
-    import('../app.js'),
-    import('../store/index.js'),
-    import('../ipc/model-handlers.js'),
-  ]);
-  // The app's own resolution (flag, then INKLING_DATA_DIR, then the per-user folder), so both find one store.
-  const { dataDir } = resolveConfig({ data: values['data-dir'] }, undefined, () => null);
-  mkdirSync(dataDir, { recursive: true });
-  const store = openStore(dataDir);
-  try {
-    if (store.recovered) io.stderr.write(`inkling import: the database could not be read and was moved to ${store.recovered.movedTo} (${store.recovered.reason})\n`);
-    const registry = store.modelRegistry;
-    const progress = progressPrinter(io, values.json);
-    const models = createModelHandlers({
-      registry,
-      modelsDir: path.join(dataDir, 'models'),
-      bundledDir: null,
-      // Every event: the printer keeps its own 10 % steps, and a time throttle could swallow a quick import's.
-      progressIntervalMs: 0,
-      emit: (event: ModelProgressEvent) => {
-        if (event.kind === 'import' && event.state !== 'error' && event.totalBytes !== null && event.bytes > 0) progress(event.bytes, event.totalBytes);
-      },
-      // Nothing runs a model here: activation is only remembered, for the app's next start.
-      switchModel: async () => {},
-      activeId: () => registry.activeId(),
-    });
-    const info = await models.importModel(source, values.name);
-    // The weights were hashed by the import a moment ago, so the row is remembered as is (activateModel would hash them again).
-    if (values.activate) registry.setActiveId(info.id);
-    const model = registry.get(info.id)!;
-    const result = { ...info, active: registry.activeId() === info.id };
-    if (values.json) {
-      io.stdout.write(JSON.stringify({ ...result, imported: true, registered: true, target: model.folder, sha256: model.sha256, dataDir }) + '\n');
-    } else {
-      io.stdout.write(describeRegistered(result, model.folder, dataDir));
-    }
+  const progress = progressPrinter(io, values.json);
+  const emit = (event: ModelProgressEvent) => {
+    if (event.kind === 'import' && event.state !== 'error' && event.totalBytes !== null && event.bytes > 0) progress(event.bytes, event.totalBytes);
+  };
+  return withUserModels({ command: 'import', dataDir: values['data-dir'], emit }, io, async (user) => {
+    const info = await user.handlers.importModel(source, values.name);
+    reportRegistered(user, info, { activate: values.activate, json: values.json }, io);
     return 0;
-  } finally {
-    store.close();
-  }
-}
-
-function describeRegistered(model: ModelInfo, folder: string, dataDir: string): string {
-  return [
-    `id:         ${model.id}`,
-    `name:       ${model.name}`,
-    `model:      GPT-2: ${model.shape}`,
-    `parameters: ${(model.parameters / 1e6).toFixed(1)}M; ${mib(model.sizeBytes)} on disk, about ${mib(model.memoryBytes)} in memory`,
-    `folder:     ${folder}`,
-    `imported into ${dataDir}; ${model.active ? 'the app starts on it (active)' : 'choose it under Models in the app, or import with --activate'}`,
-  ].join('\n') + '\n';
+  });
 }
 
 /** `--to DIR`: the checked files copied into DIR/NAME, not registered anywhere. */
@@ -184,5 +141,3 @@ function describe(s: ImportSummary): string {
     ].join('\n') + '\n'
   );
 }
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

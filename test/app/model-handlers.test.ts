@@ -1,6 +1,6 @@
 // The model manager through the app's real handlers: a real store in a temporary data folder, a fake engine
 // (no model is run), the tiny fixture imported by path, and downloads from a local hub on 127.0.0.1.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp, type AppEngine } from '../../main/app.js';
 import type { EngineStatus, ModelProgressEvent } from '../../main/ipc/contract.js';
 import { openStore } from '../../main/store/index.js';
-import { gpt2VocabMerges } from '../../worker/tokenizer/index.js';
+import { useLocalHub } from '../models/local-hub.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tinyGpt2 = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
@@ -161,54 +161,11 @@ test('without any model the status says how to get one, and the remembered model
 
 // ---- downloads from a hub on 127.0.0.1 ----
 
-const gpt2 = gpt2VocabMerges();
-const HUB_FILES: Record<string, Buffer> = {
-  'config.json': readFileSync(path.join(tinyGpt2, 'config.json')),
-  'model.safetensors': readFileSync(path.join(tinyGpt2, 'model.safetensors')),
-  'vocab.json': Buffer.from(JSON.stringify(gpt2.vocab)),
-  'merges.txt': Buffer.from(['#version: 0.2', ...gpt2.merges].join('\n') + '\n'),
-};
-let hub = '';
-let hubServer: http.Server;
-/** While set, the weights are sent this slowly (bytes per 20 ms), so a cancel lands mid-file. */
-let throttleBytes: number | null = null;
-const ranges: string[] = [];
-
-before(async () => {
-  hubServer = http.createServer((req, res) => {
-    const match = /^\/gpt2\/resolve\/main\/(.+)$/.exec(new URL(req.url!, 'http://x').pathname);
-    const body = match ? HUB_FILES[match[1]!] : undefined;
-    if (body === undefined) return void res.writeHead(404).end('Repository not found');
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (req.headers.range && req.method === 'GET') ranges.push(req.headers.range);
-    const start = range ? Number(range[1]) : 0;
-    res.writeHead(range ? 206 : 200, {
-      'content-length': body.length - start,
-      ...(range ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
-    });
-    if (req.method === 'HEAD') return void res.end();
-    if (throttleBytes === null || match![1] !== 'model.safetensors') return void res.end(body.subarray(start));
-    let at = start;
-    const step = throttleBytes;
-    const timer = setInterval(() => {
-      if (res.destroyed || at >= body.length) {
-        clearInterval(timer);
-        res.end();
-        return;
-      }
-      res.write(body.subarray(at, at + step));
-      at += step;
-    }, 20);
-    res.on('close', () => clearInterval(timer));
-  });
-  await new Promise<void>((resolve) => hubServer.listen(0, '127.0.0.1', resolve));
-  hub = `http://127.0.0.1:${(hubServer.address() as AddressInfo).port}`;
-});
-after(() => new Promise<void>((resolve) => hubServer.close(() => resolve())));
+const hub = useLocalHub();
 
 test('download GPT-2 from the hub: progress, registered as downloaded, offered as installed', async () => {
   const dataDir = tmpDir();
-  const { app, progress } = await openApp(dataDir, fakeEngines(), null, hub);
+  const { app, progress } = await openApp(dataDir, fakeEngines(), null, hub.url);
   try {
     const model = await app.handlers.downloadModel('gpt2');
     assert.equal(model.source, 'downloaded');
@@ -229,9 +186,9 @@ test('download GPT-2 from the hub: progress, registered as downloaded, offered a
 
 test('a cancelled download says so, and the next try resumes and completes', async () => {
   const dataDir = tmpDir();
-  const { app, progress } = await openApp(dataDir, fakeEngines(), null, hub);
+  const { app, progress } = await openApp(dataDir, fakeEngines(), null, hub.url);
   try {
-    throttleBytes = 64 * 1024;
+    hub.throttleBytes = 64 * 1024;
     const pending = app.handlers.downloadModel('gpt2');
     // Cancel once part of the weights has arrived.
     while (!progress.some((e) => e.file === 'model.safetensors' && e.bytes > 200_000)) await new Promise((r) => setTimeout(r, 10));
@@ -240,13 +197,13 @@ test('a cancelled download says so, and the next try resumes and completes', asy
     assert.equal(progress.at(-1)?.state, 'cancelled');
     assert.deepEqual(await app.handlers.listModels(), []);
 
-    throttleBytes = null;
-    ranges.length = 0;
+    hub.throttleBytes = null;
+    hub.ranges.length = 0;
     const model = await app.handlers.downloadModel('gpt2');
     assert.equal(model.origin, 'gpt2');
-    assert.ok(ranges.some((r) => Number(/\d+/.exec(r)![0]) > 0), `the weights were resumed, not fetched again (ranges: ${ranges.join(', ')})`);
+    assert.ok(hub.ranges.some((r) => Number(/\d+/.exec(r)![0]) > 0), `the weights were resumed, not fetched again (ranges: ${hub.ranges.join(', ')})`);
   } finally {
-    throttleBytes = null;
+    hub.throttleBytes = null;
     await app.close();
   }
 });

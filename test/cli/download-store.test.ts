@@ -1,117 +1,25 @@
 // `inkling download` into a real (temporary) data folder, from a hub on 127.0.0.1 that serves the tiny fixture
 // in the hub's layout: the model lands where the app's own download puts it, registered with its checksum,
 // and the app then lists it (and starts on it after --activate). No real host is contacted.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { downloadCommand } from '../../main/cli/download.js';
-import { createApp, type AppEngine } from '../../main/app.js';
-import type { EngineStatus } from '../../main/ipc/contract.js';
-import { openStore } from '../../main/store/index.js';
-import { gpt2VocabMerges } from '../../worker/tokenizer/index.js';
+import { HUB_FILES, useLocalHub } from '../models/local-hub.js';
+import { openApp, registered, runCommand, tmpDir } from './helpers.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tinyGpt2 = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
-const gpt2 = gpt2VocabMerges();
-const HUB_FILES: Record<string, Buffer> = {
-  'config.json': readFileSync(path.join(tinyGpt2, 'config.json')),
-  'model.safetensors': readFileSync(path.join(tinyGpt2, 'model.safetensors')),
-  'vocab.json': Buffer.from(JSON.stringify(gpt2.vocab)),
-  'merges.txt': Buffer.from(['#version: 0.2', ...gpt2.merges].join('\n') + '\n'),
-};
 const weightsSha256 = createHash('sha256').update(HUB_FILES['model.safetensors']!).digest('hex');
+const hub = useLocalHub();
 
-let hub = '';
-let hubServer: http.Server;
-/** While set, the weights are sent this slowly (bytes per 20 ms), so a cancel lands mid-file. */
-let throttleBytes: number | null = null;
-const ranges: string[] = [];
-
-before(async () => {
-  hubServer = http.createServer((req, res) => {
-    const match = /^\/gpt2\/resolve\/main\/(.+)$/.exec(new URL(req.url!, 'http://x').pathname);
-    const body = match ? HUB_FILES[match[1]!] : undefined;
-    if (body === undefined) return void res.writeHead(404).end('Repository not found');
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (req.headers.range && req.method === 'GET') ranges.push(req.headers.range);
-    const start = range ? Number(range[1]) : 0;
-    res.writeHead(range ? 206 : 200, {
-      'content-length': body.length - start,
-      ...(range ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
-    });
-    if (req.method === 'HEAD') return void res.end();
-    if (throttleBytes === null || match![1] !== 'model.safetensors') return void res.end(body.subarray(start));
-    let at = start;
-    const step = throttleBytes;
-    const timer = setInterval(() => {
-      if (res.destroyed || at >= body.length) {
-        clearInterval(timer);
-        res.end();
-        return;
-      }
-      res.write(body.subarray(at, at + step));
-      at += step;
-    }, 20);
-    res.on('close', () => clearInterval(timer));
-  });
-  await new Promise<void>((resolve) => hubServer.listen(0, '127.0.0.1', resolve));
-  hub = `http://127.0.0.1:${(hubServer.address() as AddressInfo).port}`;
-});
-after(() => new Promise<void>((resolve) => hubServer.close(() => resolve())));
-
-function tmpDir(label: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `inkling-cli-download-${label}-`));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function run(args: string[], onStderr?: (line: string) => void, signal?: AbortSignal) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io = {
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: {
-      write: (s: string) => {
-        err.push(s);
-        onStderr?.(s);
-      },
-    },
-    signal,
-  };
-  const code = await downloadCommand(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
-
-/** The app on `dataDir` with an engine that runs nothing but records which folder it was started on. */
-async function openApp(dataDir: string) {
-  const started: string[] = [];
-  const startEngine = (modelDir: string): AppEngine => {
-    started.push(modelDir);
-    const status: EngineStatus = { state: 'ready', backend: 'fake', backendReason: '', modelName: path.basename(modelDir), error: null };
-    return { status: () => status, complete() {}, cancel() {}, on: () => () => {}, stop: async () => {} };
-  };
-  const app = await createApp({ dataDir, modelDir: null, backend: null }, { startEngine, bundledModelDir: null });
-  return { app, started };
-}
-
-function registered(dataDir: string) {
-  const store = openStore(dataDir);
-  try {
-    return { models: store.modelRegistry.list(), activeId: store.modelRegistry.activeId() };
-  } finally {
-    store.close();
-  }
-}
+const run = (args: string[], onStderr?: (text: string) => void, signal?: AbortSignal) => runCommand(downloadCommand, args, { onStderr, signal });
 
 test('download into the data folder: models/hub-gpt2/, registered as downloaded with its sha256, listed by the app', async () => {
-  const dataDir = path.join(tmpDir('data'), 'not-yet-there');
-  const r = await run(['gpt2', '--data-dir', dataDir, '--base', hub, '--json']);
+  const dataDir = path.join(tmpDir('download-data'), 'not-yet-there');
+  const r = await run(['gpt2', '--data-dir', dataDir, '--base', hub.url, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, 1, 'one JSON object');
   const out = JSON.parse(r.stdout);
@@ -142,16 +50,16 @@ test('download into the data folder: models/hub-gpt2/, registered as downloaded 
   }
 
   // Asked again: the app would refuse the same, and nothing changes.
-  const again = await run(['gpt2', '--data-dir', dataDir, '--base', hub]);
+  const again = await run(['gpt2', '--data-dir', dataDir, '--base', hub.url]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /^inkling download: gpt2 is downloaded already\n$/);
 });
 
 test('--activate: progress on stderr, and the app starts on the model; the hub and data folder can come from the environment', async () => {
-  const dataDir = tmpDir('activate');
+  const dataDir = tmpDir('download-activate');
   const saved = { data: process.env.INKLING_DATA_DIR, hub: process.env.INKLING_HUB_URL };
   process.env.INKLING_DATA_DIR = dataDir;
-  process.env.INKLING_HUB_URL = hub;
+  process.env.INKLING_HUB_URL = hub.url;
   let r;
   try {
     r = await run(['gpt2', '--activate']);
@@ -180,33 +88,33 @@ test('--activate: progress on stderr, and the app starts on the model; the hub a
 });
 
 test('a cancelled download exits 130 and registers nothing; run again, it resumes and completes', async () => {
-  const dataDir = tmpDir('cancel');
+  const dataDir = tmpDir('download-cancel');
   const aborter = new AbortController();
-  throttleBytes = 64 * 1024;
+  hub.throttleBytes = 64 * 1024;
   let r;
   try {
     // Cancel once part of the weights has arrived (the small files come first, about a fifth of the bytes).
-    r = await run(['gpt2', '--data-dir', dataDir, '--base', hub], (line) => {
+    r = await run(['gpt2', '--data-dir', dataDir, '--base', hub.url], (line) => {
       const percent = /… (\d+)%/.exec(line)?.[1];
       if (percent !== undefined && Number(percent) >= 40) aborter.abort();
     }, aborter.signal);
   } finally {
-    throttleBytes = null;
+    hub.throttleBytes = null;
   }
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /^inkling download: the download was cancelled/m);
   assert.deepEqual(registered(dataDir).models, []);
   assert.ok(!existsSync(path.join(dataDir, 'models', 'hub-gpt2')), 'no model folder until it is whole');
 
-  ranges.length = 0;
-  const again = await run(['gpt2', '--data-dir', dataDir, '--base', hub, '--json']);
+  hub.ranges.length = 0;
+  const again = await run(['gpt2', '--data-dir', dataDir, '--base', hub.url, '--json']);
   assert.equal(again.code, 0, again.stderr);
-  assert.ok(ranges.some((range) => Number(/\d+/.exec(range)![0]) > 0), `the weights were resumed, not fetched again (ranges: ${ranges.join(', ')})`);
+  assert.ok(hub.ranges.some((range) => Number(/\d+/.exec(range)![0]) > 0), `the weights were resumed, not fetched again (ranges: ${hub.ranges.join(', ')})`);
   assert.deepEqual(registered(dataDir).models.map((m) => [m.id, m.sha256]), [['hub-gpt2', weightsSha256]]);
 });
 
 test('offline and usage errors are one clear line, and leave the data folder without a model', async () => {
-  const dataDir = tmpDir('refuse');
+  const dataDir = tmpDir('download-refuse');
   const closed = http.createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const port = (closed.address() as AddressInfo).port;
@@ -220,7 +128,7 @@ test('offline and usage errors are one clear line, and leave the data folder wit
   assert.deepEqual(registered(dataDir).models, []);
 
   for (const args of [['llama', '--data-dir', dataDir], [], ['gpt2', '--to', dataDir, '--activate'], ['gpt2', '--to', dataDir, '--data-dir', dataDir], ['gpt2', '--data-dir', '']]) {
-    const r = await run([...args, '--base', hub]);
+    const r = await run([...args, '--base', hub.url]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
@@ -228,13 +136,13 @@ test('offline and usage errors are one clear line, and leave the data folder wit
 });
 
 test('--to only downloads into the folder: one JSON object, nothing registered', async () => {
-  const dataDir = tmpDir('to-data');
-  const to = tmpDir('to');
+  const dataDir = tmpDir('download-to-data');
+  const to = tmpDir('download-to');
   const saved = process.env.INKLING_DATA_DIR;
   process.env.INKLING_DATA_DIR = dataDir;
   let r;
   try {
-    r = await run(['gpt2', '--to', to, '--base', hub, '--json']);
+    r = await run(['gpt2', '--to', to, '--base', hub.url, '--json']);
   } finally {
     if (saved === undefined) delete process.env.INKLING_DATA_DIR;
     else process.env.INKLING_DATA_DIR = saved;

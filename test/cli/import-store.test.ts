@@ -1,49 +1,20 @@
 // `inkling import` into a real (temporary) data folder: the model lands where the app's own import puts it,
 // registered with its checksum, and the app then lists it (and starts on it after --activate).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { importCommand } from '../../main/cli/import.js';
-import { createApp, type AppEngine } from '../../main/app.js';
-import type { EngineStatus } from '../../main/ipc/contract.js';
-import { openStore } from '../../main/store/index.js';
+import { openApp, registered, repoRoot, runCommand, tinyGpt2, tmpDir } from './helpers.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tinyGpt2 = path.join(path.resolve(repoRoot, '..', 'shared'), 'fixtures', 'tiny-gpt2');
 const tinySha256 = createHash('sha256').update(readFileSync(path.join(tinyGpt2, 'model.safetensors'))).digest('hex');
 
-function tmpDir(label: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `inkling-cli-import-${label}-`));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await importCommand(args, { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
-
-/** The app on `dataDir` with an engine that runs nothing but records which folder it was started on. */
-async function openApp(dataDir: string) {
-  const started: string[] = [];
-  const startEngine = (modelDir: string): AppEngine => {
-    started.push(modelDir);
-    const status: EngineStatus = { state: 'ready', backend: 'fake', backendReason: '', modelName: path.basename(modelDir), error: null };
-    return { status: () => status, complete() {}, cancel() {}, on: () => () => {}, stop: async () => {} };
-  };
-  const app = await createApp({ dataDir, modelDir: null, backend: null }, { startEngine, bundledModelDir: null });
-  return { app, started };
-}
+const run = (args: string[]) => runCommand(importCommand, args);
 
 test('import into the data folder: copied to models/<id>/, registered with its sha256, listed by the app', async () => {
-  const dataDir = path.join(tmpDir('data'), 'not-yet-there');
+  const dataDir = path.join(tmpDir('import-data'), 'not-yet-there');
   const r = await run([tinyGpt2, '--data-dir', dataDir, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, 1, 'one JSON object');
@@ -77,7 +48,7 @@ test('import into the data folder: copied to models/<id>/, registered with its s
 });
 
 test('--name and --activate: a second import gets its own id, and the app starts on it', async () => {
-  const dataDir = tmpDir('activate');
+  const dataDir = tmpDir('import-activate');
   assert.equal((await run([tinyGpt2, '--data-dir', dataDir])).code, 0);
   const r = await run([tinyGpt2, '--data-dir', dataDir, '--name', 'My tiny model', '--activate']);
   assert.equal(r.code, 0, r.stderr);
@@ -87,14 +58,10 @@ test('--name and --activate: a second import gets its own id, and the app starts
   assert.match(r.stdout, /the app starts on it/);
   assert.match(r.stderr, /^copying… 100%$/m, 'progress on stderr');
 
-  const store = openStore(dataDir);
-  try {
-    assert.equal(store.modelRegistry.activeId(), 'My-tiny-model');
-    assert.deepEqual(store.modelRegistry.list().map((m) => m.id).sort(), ['My-tiny-model', 'tiny-gpt2']);
-    assert.equal(store.modelRegistry.get('My-tiny-model')!.sha256, tinySha256);
-  } finally {
-    store.close();
-  }
+  const { models, activeId } = registered(dataDir);
+  assert.equal(activeId, 'My-tiny-model');
+  assert.deepEqual(models.map((m) => m.id).sort(), ['My-tiny-model', 'tiny-gpt2']);
+  assert.equal(models.find((m) => m.id === 'My-tiny-model')!.sha256, tinySha256);
   const { app, started } = await openApp(dataDir);
   try {
     assert.deepEqual(started, [path.join(dataDir, 'models', 'My-tiny-model')]);
@@ -105,7 +72,7 @@ test('--name and --activate: a second import gets its own id, and the app starts
 });
 
 test('without --data-dir the data folder is the app\'s: INKLING_DATA_DIR', async () => {
-  const dataDir = tmpDir('env');
+  const dataDir = tmpDir('import-env');
   const before = process.env.INKLING_DATA_DIR;
   process.env.INKLING_DATA_DIR = dataDir;
   try {
@@ -119,8 +86,8 @@ test('without --data-dir the data folder is the app\'s: INKLING_DATA_DIR', async
 });
 
 test('refusals are one clear line, no stack, and leave the data folder without a model', async () => {
-  const dataDir = tmpDir('refuse');
-  const sources = tmpDir('sources');
+  const dataDir = tmpDir('import-refuse');
+  const sources = tmpDir('import-sources');
   const bert = path.join(sources, 'bert');
   mkdirSync(bert);
   writeFileSync(path.join(bert, 'config.json'), JSON.stringify({ model_type: 'bert' }));
@@ -148,12 +115,7 @@ test('refusals are one clear line, no stack, and leave the data folder without a
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
   assert.deepEqual(existsSync(path.join(dataDir, 'models')) ? readdirSync(path.join(dataDir, 'models')) : [], []);
-  const store = openStore(dataDir);
-  try {
-    assert.deepEqual(store.modelRegistry.list(), []);
-  } finally {
-    store.close();
-  }
+  assert.deepEqual(registered(dataDir).models, []);
 
   for (const args of [[], [tinyGpt2, '--to', dataDir, '--activate'], [tinyGpt2, '--to', dataDir, '--data-dir', dataDir], [tinyGpt2, '--force'], [tinyGpt2, '--data-dir', '']]) {
     const r = await run(args);
@@ -163,15 +125,10 @@ test('refusals are one clear line, no stack, and leave the data folder without a
 });
 
 test('through the inkling binary: the command registers the model and prints its id and name', () => {
-  const dataDir = tmpDir('bin');
+  const dataDir = tmpDir('import-bin');
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'inkling.mjs'), 'import', tinyGpt2, '--data-dir', dataDir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^id: +tiny-gpt2$/m);
   assert.match(r.stdout, /^name: +tiny-gpt2$/m);
-  const store = openStore(dataDir);
-  try {
-    assert.deepEqual(store.modelRegistry.list().map((m) => m.id), ['tiny-gpt2']);
-  } finally {
-    store.close();
-  }
+  assert.deepEqual(registered(dataDir).models.map((m) => m.id), ['tiny-gpt2']);
 });

@@ -11,16 +11,9 @@ import path from 'node:path';
 import { DownloadError, downloadModel, type DownloadEvent } from '../../main/models/download.js';
 import { downloadCommand } from '../../main/cli/download.js';
 import { inspectImport } from '../../main/models/import.js';
-import { gpt2VocabMerges } from '../../worker/tokenizer/index.js';
-import { tempDir, tinyGpt2 } from '../train/helpers.js';
+import { HUB_FILES as FILES } from './local-hub.js';
+import { tempDir } from '../train/helpers.js';
 
-const gpt2 = gpt2VocabMerges();
-const FILES: Record<string, Buffer> = {
-  'config.json': readFileSync(path.join(tinyGpt2, 'config.json')),
-  'model.safetensors': readFileSync(path.join(tinyGpt2, 'model.safetensors')),
-  'vocab.json': Buffer.from(JSON.stringify(gpt2.vocab)),
-  'merges.txt': Buffer.from(['#version: 0.2', ...gpt2.merges].join('\n') + '\n'),
-};
 const LFS = new Set(['model.safetensors']);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
