@@ -449,7 +449,8 @@ async function sampleContinuations(dir: string, seed: number): Promise<Array<{ p
         temperature: 0.8,
         seed: seed + i,
       });
-      out.push({ prompt, text: r.sequences[0].text.slice(prompt.length) });
+      // A sequence's text is its continuation alone (the prompt is not repeated in it).
+      out.push({ prompt, text: r.sequences[0].text });
     }
     return out;
   } finally {

@@ -417,7 +417,7 @@ class TrainingRun {
         !(k === 'maxSteps' && this.init.allowNewLength) &&
         JSON.stringify(options[k as keyof ResolvedTrainingOptions]) !== JSON.stringify(meta.options[k as keyof ResolvedTrainingOptions]),
     );
-    if (this.init.allowNewLength && options.maxSteps !== null && options.maxSteps <= meta.step) {
+    if (this.init.allowNewLength && options.maxSteps !== meta.options.maxSteps && options.maxSteps !== null && options.maxSteps <= meta.step) {
       throw new CheckpointMismatchError(`the run is at step ${meta.step} already: a new length must be longer than that, got ${options.maxSteps}`);
     }
     if (differing.length > 0) {
