@@ -3,10 +3,13 @@ import { UsageError, parsePrecisionOption } from './args.js';
 import { defaultModelDir } from '../paths.js';
 import { initBackend, loadModel, loadTokenizer, gpt2Tokenizer, generate, type GenerationOptions, type GPT2ModelOptions } from '../../worker/index.js';
 
-/** The model's own tokenizer (the default model brings one), or GPT-2's when there is no model at all. */
+/**
+ * `--model DIR`: that model's own tokenizer. Without it, GPT-2's standard vocabulary — not the default
+ * model's (which has its own, smaller one): `tokenize` is how ids are checked against other GPT-2 tools.
+ */
 async function tokenizerFor(input: CliInput) {
-  const dir = input.values.model ?? defaultModelDir();
-  return dir === null ? gpt2Tokenizer() : loadTokenizer(dir);
+  const dir = input.values.model;
+  return dir === undefined ? gpt2Tokenizer() : loadTokenizer(dir);
 }
 
 function modelDir(input: CliInput): string {

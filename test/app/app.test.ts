@@ -64,7 +64,8 @@ function tmpDir(): string {
 
 test('without a model the app runs and says so in the status and in every completion', async () => {
   const dir = tmpDir();
-  const app = await createApp({ dataDir: path.join(dir, 'data'), modelDir: null, backend: null });
+  // A build without the embedded default model (this checkout has one).
+  const app = await createApp({ dataDir: path.join(dir, 'data'), modelDir: null, backend: null }, { bundledModelDir: null });
   try {
     const status = await app.handlers.getEngineStatus();
     assert.equal(status.state, 'error');
