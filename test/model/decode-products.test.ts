@@ -183,6 +183,17 @@ test('fast precision: int8 decoding stays close to float32, prompts stay exact, 
   }
 });
 
+test('fast precision on a width that is not a multiple of 32 keeps the two threads asked for, in exact', async () => {
+  const model = createRandomModel({ ...CONFIG, nEmbd: 40, nHead: 4 }, 1, { threads: 2, precision: 'fast' });
+  try {
+    await model.threadsReady;
+    assert.deepEqual([model.threads, model.precision, model.threadsNote], [2, 'exact', null]);
+    assert.match(model.precisionNote ?? '', /multiple of 32/);
+  } finally {
+    model.dispose();
+  }
+});
+
 test('fast precision on a width that is not a multiple of 32 falls back to exact and says why', async () => {
   const model = createRandomModel({ ...CONFIG, nEmbd: 40, nHead: 4 }, 1, { threads: 1, precision: 'fast' });
   try {

@@ -12,7 +12,7 @@ import { attendBatched, attendHeadByHead } from './attention.js';
 import { GPT2Decoder, decodePath, decodeUnsupportedReason } from './decode.js';
 import { currentBackendMemory } from './kernels/backend-memory.js';
 import { GPT2KvCache } from './kv-cache.js';
-import { DecodeProducts, wantedPrecision, wantedThreads, type Precision } from './parallel/decode-products.js';
+import { DecodeProducts, int8UnsupportedReason, wantedPrecision, wantedThreads, type Precision } from './parallel/decode-products.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
 
 export interface LayerNormParams {
@@ -326,6 +326,13 @@ export class GPT2Model implements LanguageModel {
   }
 
   private async prepareProducts(threads: number, precision: Precision): Promise<void> {
+    const int8Why = precision === 'fast' ? int8UnsupportedReason(this.config) : null;
+    if (int8Why !== null) {
+      // Exact then, on as many threads as asked.
+      this.precisionNote = int8Why;
+      precision = 'exact';
+      if (threads < 2) return;
+    }
     const decoder = this.decoder;
     const memory = currentBackendMemory();
     let why: string | null = null;

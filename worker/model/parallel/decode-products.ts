@@ -22,7 +22,7 @@ import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
-import { Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
+import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
 import { PartnerChannel, type PartnerChannelOptions } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
 
@@ -49,6 +49,12 @@ export function wantedPrecision(env: NodeJS.ProcessEnv = process.env): Precision
   if (raw === undefined || raw === '') return 'exact';
   if (!(PRECISIONS as readonly string[]).includes(raw)) throw new RangeError(`${PRECISION_ENV} must be exact or fast, got "${raw}"`);
   return raw as Precision;
+}
+
+/** Why a model cannot have int8 weights (null: it can): the kernels quantize inputs in groups of 32. */
+export function int8UnsupportedReason(config: { nEmbd: number; nInner: number }): string | null {
+  const odd = [config.nEmbd, config.nInner].filter((w) => w % Q8_GROUP !== 0);
+  return odd.length === 0 ? null : `int8 weights need each width to be a multiple of ${Q8_GROUP}; this model has ${odd.join(', ')}`;
 }
 
 /**
@@ -127,14 +133,19 @@ export class DecodeProducts {
   static async start(memory: BackendMemory, weights: SplitWeight[], mlps: SplitMlp[], options: DecodeProductsOptions): Promise<DecodeProducts> {
     const two = options.threads >= 2;
     const fast = options.precision === 'fast';
+    // A split of a product's inputs must fall on a group of 32 for the int8 halves to quantize as the whole.
+    const half = (n: number, splitsInputs: boolean) => {
+      const h = fast && splitsInputs ? Math.floor(n / 2 / Q8_GROUP) * Q8_GROUP : Math.floor(n / 2);
+      return h > 0 ? h : n;
+    };
     const entries: Entry[] = weights.map(({ weight, transposed, hasBias }) => {
       const [rows, cols] = weight.shape.slice(-2);
-      const splittable = two && rows >= 2 && !(transposed && hasBias);
-      return { whole: weight, rows, cols, transposed, split: splittable ? Math.floor(rows / 2) : rows, mine: null, q8: null };
+      const splittable = two && !(transposed && hasBias);
+      return { whole: weight, rows, cols, transposed, split: splittable ? half(rows, !transposed) : rows, mine: null, q8: null };
     });
     const mlpSplits = mlps.map((m) => {
       const [width, hidden] = m.fc.shape.slice(-2);
-      return { width, hidden, split: two ? Math.floor(hidden / 2) : hidden };
+      return { width, hidden, split: two ? half(hidden, true) : hidden };
     });
 
     let partner: PartnerChannel | null = null;

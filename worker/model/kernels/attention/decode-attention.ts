@@ -4,7 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory } from '../backend-memory.js';
-import { writeNewKeysValues, type DecodeAttentionShape } from '../host-ops.js';
+import { causalSoftmaxRows, writeNewKeysValues, type DecodeAttentionShape } from '../host-ops.js';
 import { attentionKernels } from './attention.js';
 
 /**
@@ -25,7 +25,11 @@ export function simdDecodeAttention(
   const { batch, nHead, headDim: D, capacity, position, time, scale } = shape;
   const C = nHead * D;
   writeNewKeysValues(memory.view(qkv), memory.view(keys), memory.view(values), shape);
-  const [qkvAt, keysAt, valuesAt, outAt, scoresAt] = [qkv, keys, values, out, scores].map((t) => heap.offset(t));
+  const qkvAt = heap.offset(qkv);
+  const keysAt = heap.offset(keys);
+  const valuesAt = heap.offset(values);
+  const outAt = heap.offset(out);
+  const scoresAt = heap.offset(scores);
   const weights = memory.view(scores);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < nHead; h++) {
@@ -33,22 +37,9 @@ export function simdDecodeAttention(
       for (let t = 0; t < time; t++) {
         const n = position + t + 1;
         kernels.scores(qkvAt + ((b * time + t) * 3 * C + h * D) * 4, keysAt + head, n, D, scale, scoresAt);
-        softmaxInPlace(weights, n);
+        causalSoftmaxRows(weights, 1, n, n - 1, 1); // one row that sees all n positions; scaled already
         kernels.mix(scoresAt, valuesAt + head, n, D, outAt + ((b * time + t) * C + h * D) * 4);
       }
     }
   }
-}
-
-function softmaxInPlace(x: Float32Array, n: number): void {
-  let max = -Infinity;
-  for (let j = 0; j < n; j++) if (x[j] > max) max = x[j];
-  let total = 0;
-  for (let j = 0; j < n; j++) {
-    const e = Math.exp(x[j] - max);
-    x[j] = e;
-    total += e;
-  }
-  const inverse = 1 / total;
-  for (let j = 0; j < n; j++) x[j] *= inverse;
 }
