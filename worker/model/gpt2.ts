@@ -251,20 +251,14 @@ export function paramTensors(params: GPT2Params): tf.Tensor[] {
   ];
 }
 
-/**
- * New positions per row up to which GPT2Model uses the decode step (decode.ts) rather than the tf-op path:
- * the typing case (a few new tokens after a cached prefix) then costs about one token's weight reads.
- * Prompts keep the tf-op path: its head-by-head attention runs in wasm, the step's attention is a
- * JavaScript loop whose cost grows with new × cached positions (long inputs not yet measured against it).
+/*
+ * Every forward pass that the decode step (decode.ts) supports goes through it, prompts included; the tf-op
+ * path serves the rest (LoRA adapters, exact GELU, backends whose memory the step cannot read). Measured on
+ * GPT-2 small once the step's products were our own kernels (docs/performance-log.md, section 6): prompts of
+ * 128 / 300 / 600 tokens take 1.31 / 2.88 / 7.09 s on one thread (tf-op path: 1.26 / 3.92 / 8.41 s) and
+ * 1.05 / 3.05 / 6.41 s on two (1.22 / 3.85 / 9.63 s), and the step keeps no packed copy of the weights
+ * (resident size after a 600-token prompt: 0.8 GiB against 3.5 GiB).
  */
-const DECODER_MAX_TIME = 16;
-/**
- * With a second thread the step also runs prompts up to this many positions (cached + new): its products
- * then use both cores. Measured on GPT-2 small (docs/performance-log.md, section 5): 128 new tokens 1.37 s
- * vs 1.48 s on the tf-op path; 300 new tokens 3.6–4.0 s vs 2.8–3.0 s (the step's per-head attention,
- * softmax and buffers grow faster than the products it halves).
- */
-const PARALLEL_STEP_MAX_POSITIONS = 256;
 /** Below this, a model's products are too small to gain from a second thread (see split-products.ts). */
 const MIN_PARALLEL_WEIGHT_BYTES = 32 * 1024 * 1024;
 
@@ -388,8 +382,7 @@ export class GPT2Model implements LanguageModel {
         `forward: ${cache.length} cached + ${time} new positions exceed the context of ${this.config.nPositions}`,
       );
     }
-    const stepFits = time <= DECODER_MAX_TIME || (this.threads > 1 && cache.length + time <= PARALLEL_STEP_MAX_POSITIONS);
-    if (stepFits && this.decoder && decodePath.enabled) {
+    if (this.decoder && decodePath.enabled) {
       const logits = this.decodeStep(tokens, cache, options.allPositions ?? false);
       if (logits) return logits;
     }

@@ -9,6 +9,13 @@
  * (native TensorFlow, WebGL) take the tf-op path, which is fast there anyway.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { f32Kernels, f32ScratchFloats } from './f32/f32.js';
+
+/**
+ * `INKLING_MATMUL=xnnpack` sends the wasm backend's direct products back through its own kernel (XNNPACK)
+ * instead of ours (f32/f32.ts): for A/B measurements, and as a way out should ours misbehave somewhere.
+ */
+export const MATMUL_ENV = 'INKLING_MATMUL';
 
 export type Float32Info = tf.TensorInfo & { dtype: 'float32' };
 
@@ -23,7 +30,10 @@ export interface BackendMemory {
   free(info: tf.TensorInfo): void;
   /** Whether the tensor's numbers live in this backend (tensors made under another stay there until moved). */
   holds(t: tf.TensorInfo): boolean;
-  /** a [1, rows, k] @ b [1, k, n] (+ bias [n]) → [1, rows, n], through the backend's fused matrix kernel. */
+  /**
+   * a [1, rows, k] @ b [1, k, n] (+ bias [n]) → [1, rows, n] (b [1, n, k] when transposed). On wasm through
+   * our kernels (f32/f32.ts), which read b in place; elsewhere through the backend's fused matrix kernel.
+   */
   matMul(a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean): Float32Info;
   /** Hands a buffer over to the engine as an ordinary tensor (disposed like any other). */
   toTensor(info: tf.TensorInfo): tf.Tensor;
@@ -102,12 +112,43 @@ export function currentBackendMemory(): BackendMemory | null {
 
   if (name === 'wasm') {
     const wasm = backend as unknown as WasmBackendLike;
+    const heapMemory = wasm.wasm.asm?.memory ?? null;
+    const offset = (info: tf.TensorInfo) => wasm.dataIdMap.get(info.dataId)!.memoryOffset;
+    const ownMatMul = (a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean): Float32Info => {
+      const [rows, k] = a.shape.slice(-2);
+      const [bRows, bCols] = b.shape.slice(-2);
+      const [bk, n] = transposeB ? [bCols, bRows] : [bRows, bCols];
+      if (bk !== k || sizeOf(a.shape) !== rows * k || sizeOf(b.shape) !== bRows * bCols || (bias && sizeOf(bias.shape) !== n)) {
+        throw new RangeError(`matMul: shapes [${a.shape}] · [${b.shape}]${transposeB ? 'ᵀ' : ''}${bias ? ` + [${bias.shape}]` : ''} do not fit`);
+      }
+      const out = wasm.makeOutput([1, rows, n], 'float32') as Float32Info;
+      if (rows === 0 || n === 0) return out;
+      if (k === 0) {
+        wasm.typedArrayFromHeap(out).fill(0);
+        if (bias) for (let r = 0; r < rows; r++) wasm.typedArrayFromHeap(out).set(wasm.typedArrayFromHeap(bias), r * n);
+        return out;
+      }
+      const kernels = f32Kernels(heapMemory!);
+      const biasAt = bias ? offset(bias) : 0;
+      if (transposeB) {
+        kernels.gemmNT(offset(a), rows, k, k, offset(b), n, k, biasAt, offset(out), n);
+        return out;
+      }
+      const scratch = rows > 1 ? wasm.makeOutput([f32ScratchFloats(k, n)], 'float32') : null;
+      try {
+        kernels.gemmNN(offset(a), rows, k, k, offset(b), n, n, biasAt, offset(out), n, scratch ? offset(scratch) : 0);
+      } finally {
+        if (scratch) wasm.disposeData(scratch.dataId);
+      }
+      return out;
+    };
+    const useOwn = heapMemory !== null && globalThis.process?.env?.[MATMUL_ENV] !== 'xnnpack';
     return {
       alloc: (shape) => wasm.makeOutput(shape, 'float32') as Float32Info,
       view: (info) => wasm.typedArrayFromHeap(info),
       free: (info) => void wasm.disposeData(info.dataId),
       holds: (t) => wasm.dataIdMap.has(t.dataId),
-      matMul,
+      matMul: useOwn ? ownMatMul : matMul,
       toTensor,
       // An entry in the backend's own table, as makeOutput makes for memory the C++ side allocated, but
       // released without the heap free that disposeData would do on memory this alias does not own.
@@ -129,9 +170,7 @@ export function currentBackendMemory(): BackendMemory | null {
         wasm.dataIdMap.delete(alias.dataId);
       },
       // Emscripten keeps the memory among the module's exports; a build without it gets no kernels of ours.
-      heap: wasm.wasm.asm?.memory
-        ? { memory: wasm.wasm.asm.memory, offset: (info) => wasm.dataIdMap.get(info.dataId)!.memoryOffset }
-        : null,
+      heap: heapMemory ? { memory: heapMemory, offset } : null,
     };
   }
   const cpu = backend as unknown as CpuBackendLike;

@@ -1,0 +1,133 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../worker/backend.js';
+import { currentBackendMemory, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
+import { f32Kernels, f32ScratchFloats } from '../../worker/model/kernels/f32/f32.js';
+
+await initBackend('wasm');
+const memory = currentBackendMemory()!;
+
+function filled(shape: number[], seed: number): tf.TensorInfo {
+  const info = memory.alloc(shape);
+  const v = memory.view(info);
+  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.7391 + seed * 1.3) * (1 + (i % 7));
+  return info;
+}
+
+/** Σ in float64: the reference the float32 kernels are held to. */
+function reference(x: Float32Array, rows: number, k: number, w: Float32Array, n: number, transposed: boolean, bias: Float32Array | null): Float64Array {
+  const out = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j] : 0;
+      for (let i = 0; i < k; i++) s += x[r * k + i] * (transposed ? w[j * k + i] : w[i * n + j]);
+      out[r * n + j] = s;
+    }
+  }
+  return out;
+}
+
+function relativeError(got: Float32Array, want: Float64Array): number {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return err / scale;
+}
+
+// Rows 1 (decoding), 2–4 (several sequences), more (prompts; 4-row blocks and a ragged last block);
+// widths off every vector and panel boundary.
+const shapes = [
+  [1, 768, 96], [1, 37, 45], [1, 5, 1], [2, 33, 19], [3, 64, 40], [4, 17, 8], [4, 96, 130],
+  [5, 37, 45], [6, 8, 3], [9, 40, 24], [17, 129, 70], [128, 64, 64],
+];
+
+test('our products equal a float64 reference, with and without bias, as stored and transposed', () => {
+  for (const [rows, k, n] of shapes) {
+    for (const transposed of [false, true]) {
+      for (const withBias of [false, true]) {
+        const x = filled([1, rows, k], 1);
+        const w = filled(transposed ? [1, n, k] : [1, k, n], 2);
+        const bias = withBias ? filled([n], 3) : null;
+        const want = reference(memory.view(x), rows, k, memory.view(w), n, transposed, bias ? memory.view(bias) : null);
+        const y = memory.matMul(x, w, bias, transposed);
+        assert.deepEqual(y.shape, [1, rows, n]);
+        const err = relativeError(memory.view(y), want);
+        assert.ok(err < 1e-5, `[${rows}, ${k}] · [${k}, ${n}]${transposed ? 'ᵀ' : ''}${withBias ? ' + bias' : ''}: relative error ${err}`);
+        [x, w, y, ...(bias ? [bias] : [])].forEach((t) => memory.free(t));
+      }
+    }
+  }
+});
+
+test('x·W + bias gives the same bits as the backend’s own kernel (XNNPACK), for decoding and prompts', () => {
+  for (const [rows, k, n] of [[1, 768, 256], [3, 200, 72], [64, 96, 40]]) {
+    const x = tf.tensor2d(memory.view(filled([1, rows, k], 4)).slice(), [rows, k]);
+    const w = tf.tensor2d(memory.view(filled([1, k, n], 5)).slice(), [k, n]);
+    const b = tf.tensor1d(memory.view(filled([n], 6)).slice());
+    const theirs = tf.fused.matMul({ a: x, b: w, bias: b });
+    const ours = memory.matMul(tf.reshape(x, [1, rows, k]), tf.reshape(w, [1, k, n]), b, false);
+    assert.deepEqual(memory.view(ours), theirs.dataSync(), `[${rows}, ${k}] · [${k}, ${n}]`);
+    memory.free(ours);
+    tf.dispose([x, w, b, theirs]);
+  }
+});
+
+test('the kernels take strides: a block of columns of a wider matrix, rows of wider inputs and outputs', () => {
+  const [rows, k, n, ldx, ldw, ldo] = [3, 20, 12, 27, 40, 15];
+  for (const r of [1, rows, 6]) {
+    const x = filled([r * ldx], 7);
+    const w = filled([k * ldw], 8);
+    const bias = filled([n], 9);
+    const out = memory.alloc([r * ldo]);
+    memory.view(out).fill(-1);
+    const scratch = memory.alloc([f32ScratchFloats(k, n)]);
+    const heap = memory.heap!;
+    const colOffset = 9; // columns [9, 21) of w
+    f32Kernels(heap.memory).gemmNN(heap.offset(x), r, k, ldx, heap.offset(w) + colOffset * 4, n, ldw, heap.offset(bias), heap.offset(out), ldo, heap.offset(scratch));
+    const [xs, ws, bs, os] = [memory.view(x), memory.view(w), memory.view(bias), memory.view(out)];
+    for (let row = 0; row < r; row++) {
+      for (let j = 0; j < ldo; j++) {
+        if (j >= n) {
+          assert.equal(os[row * ldo + j], -1, 'nothing is written past n');
+          continue;
+        }
+        let s = bs[j];
+        for (let i = 0; i < k; i++) s += xs[row * ldx + i] * ws[i * ldw + colOffset + j];
+        assert.ok(Math.abs(os[row * ldo + j] - s) < 1e-4 * (1 + Math.abs(s)), `row ${row} col ${j}: ${os[row * ldo + j]} vs ${s}`);
+      }
+    }
+    [x, w, bias, out, scratch].forEach((t) => memory.free(t));
+  }
+});
+
+test('a mismatched product is refused with the shapes in the message', () => {
+  const x = memory.alloc([1, 2, 5]);
+  const w = memory.alloc([1, 6, 3]);
+  assert.throws(() => memory.matMul(x, w, null, false), /\[1,2,5\] · \[1,6,3\] do not fit/);
+  memory.free(x);
+  memory.free(w);
+});
+
+function heapBytes(m: BackendMemory): number {
+  return m.heap!.memory.buffer.byteLength;
+}
+
+test('multiplying keeps no copy of the weights (XNNPACK would pack one as large as the matrix)', () => {
+  const [k, n] = [1024, 4096]; // 16 MiB of weights
+  const w = filled([1, k, n], 10);
+  const x1 = filled([1, 1, k], 11);
+  const x64 = filled([1, 64, k], 12);
+  // The outputs and scratch are 1 MiB at most; a packed copy would be 16.
+  const before = heapBytes(memory);
+  for (let i = 0; i < 3; i++) {
+    memory.free(memory.matMul(x1, w, null, false));
+    memory.free(memory.matMul(x64, w, null, false));
+  }
+  const grown = heapBytes(memory) - before;
+  assert.ok(grown < (k * n * 4) / 4, `the heap grew by ${grown} bytes`);
+  [w, x1, x64].forEach((t) => memory.free(t));
+});
