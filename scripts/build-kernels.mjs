@@ -16,7 +16,16 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export const kernelsDir = path.join(root, 'worker', 'model', 'kernels');
 
 /** Post-MVP features the kernels may use. Node 20 (V8 11.3) and Electron run all of them. */
-const FEATURES = { simd: true };
+const FEATURES = { simd: true, threads: true };
+
+/**
+ * A source with this line is also built importing a *shared* memory, into `<name>.shared.wasm`: the same code
+ * for two threads that share one memory (worker/model/parallel/shared-arena.ts). A module must declare the
+ * memory it imports as shared or not, and tfjs's own memory is not.
+ */
+const ALSO_SHARED = ';; build: also shared';
+const PLAIN_IMPORT = '(import "env" "memory" (memory 1))';
+const SHARED_IMPORT = '(import "env" "memory" (memory 1 65536 shared))';
 
 /** Every .wat file under worker/model/kernels, sorted, as absolute paths. */
 export function kernelSources(dir = kernelsDir) {
@@ -29,27 +38,41 @@ export function kernelSources(dir = kernelsDir) {
     .sort();
 }
 
-/** The .wasm path that belongs to a .wat source. */
-export function wasmPathOf(watPath) {
-  return watPath.replace(/\.wat$/, '.wasm');
+/** The .wasm path that belongs to a .wat source (its shared-memory build's with `shared`). */
+export function wasmPathOf(watPath, shared = false) {
+  return watPath.replace(/\.wat$/, shared ? '.shared.wasm' : '.wasm');
+}
+
+/** Every binary to build: each source's, and its shared-memory twin's where the source asks for one. */
+export function kernelBuilds(dir = kernelsDir) {
+  return kernelSources(dir).flatMap((source) => {
+    const builds = [{ source, shared: false, wasmPath: wasmPathOf(source) }];
+    if (readFileSync(source, 'utf8').includes(ALSO_SHARED)) builds.push({ source, shared: true, wasmPath: wasmPathOf(source, true) });
+    return builds;
+  });
 }
 
 let wabtPromise;
 
 /** Assembles one .wat file into validated WebAssembly bytes (with a name section, for readable traps). */
-export async function assembleWat(watPath) {
+export async function assembleWat(watPath, shared = false) {
   wabtPromise ??= wabtInit();
   const wabt = await wabtPromise;
+  let text = readFileSync(watPath, 'utf8');
+  if (shared) {
+    if (!text.includes(PLAIN_IMPORT)) throw new Error(`${path.relative(root, watPath)}: a shared build needs the line ${PLAIN_IMPORT}`);
+    text = text.replace(PLAIN_IMPORT, SHARED_IMPORT);
+  }
   let module;
   try {
-    module = wabt.parseWat(path.basename(watPath), readFileSync(watPath, 'utf8'), FEATURES);
+    module = wabt.parseWat(path.basename(watPath), text, FEATURES);
   } catch (error) {
     // wabt's own message names file, line and column; its stack is minified wabt internals.
     throw new Error(`cannot assemble ${path.relative(root, watPath)}: ${error.message}`, { cause: error });
   }
   try {
     module.resolveNames();
-    module.validate();
+    module.validate(FEATURES);
     return Uint8Array.from(module.toBinary({ log: false, write_debug_names: true }).buffer);
   } finally {
     module.destroy();
@@ -59,9 +82,8 @@ export async function assembleWat(watPath) {
 async function main() {
   const check = process.argv.includes('--check');
   let stale = 0;
-  for (const watPath of kernelSources()) {
-    const bytes = await assembleWat(watPath);
-    const wasmPath = wasmPathOf(watPath);
+  for (const { source, shared, wasmPath } of kernelBuilds()) {
+    const bytes = await assembleWat(source, shared);
     const shown = path.relative(root, wasmPath);
     if (check) {
       const same = existsSync(wasmPath) && Buffer.from(bytes).equals(readFileSync(wasmPath));

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { assembleWat, kernelSources, wasmPathOf } from '../../scripts/build-kernels.mjs';
+import { assembleWat, kernelBuilds, kernelSources, wasmPathOf } from '../../scripts/build-kernels.mjs';
 import {
   KernelArena,
   Q8_GROUP,
@@ -87,10 +87,12 @@ function placeProduct(arena: KernelArena, kernels: Q8Kernels, inDim: number, out
 test('every committed kernel binary is exactly what its .wat source assembles to', async () => {
   const sources = kernelSources();
   assert.ok(sources.some((s) => s.endsWith('q8.wat')), `q8.wat not found among ${sources.join(', ')}`);
-  for (const source of sources) {
-    const assembled = await assembleWat(source);
-    const committed = readFileSync(wasmPathOf(source));
-    assert.ok(Buffer.from(assembled).equals(committed), `${wasmPathOf(source)} is stale: run node scripts/build-kernels.mjs`);
+  const builds = kernelBuilds();
+  assert.ok(builds.some((b) => b.shared && b.wasmPath === wasmPathOf(b.source, true)), 'the f32 kernels also have a shared-memory build');
+  for (const { source, shared, wasmPath } of builds) {
+    const assembled = await assembleWat(source, shared);
+    const committed = readFileSync(wasmPath);
+    assert.ok(Buffer.from(assembled).equals(committed), `${wasmPath} is stale: run node scripts/build-kernels.mjs`);
   }
 });
 

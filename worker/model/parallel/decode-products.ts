@@ -23,8 +23,10 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import { PartnerChannel, type PartnerChannelOptions } from './partner-channel.js';
+import { f32ScratchFloats } from '../kernels/f32/f32.js';
+import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
+import { SharedArena } from './shared-arena.js';
 
 /** `INKLING_THREADS=1` keeps the engine on one core; unset, it uses two where the machine has them. */
 export const THREADS_ENV = 'INKLING_THREADS';
@@ -148,17 +150,7 @@ export class DecodeProducts {
       return { width, hidden, split: two ? half(hidden, true) : hidden };
     });
 
-    let partner: PartnerChannel | null = null;
-    if (two) {
-      const shares: PartnerWeight[] = entries.map((e) => ({
-        rows: e.rows - e.split,
-        cols: e.cols,
-        transposed: e.transposed,
-        values: memory.view(e.whole).slice(e.split * e.cols, e.rows * e.cols),
-      }));
-      const mlpShares = mlps.map((m, i) => mlpShare(memory, m, mlpSplits[i]));
-      partner = await PartnerChannel.start({ type: 'weights', weights: shares, mlps: mlpShares, fast }, options);
-    }
+    const partner = two ? await startPartner(memory, entries, mlps, mlpSplits, fast, options) : null;
 
     const q8 = fast ? new Q8Runner() : null;
     for (const e of entries) {
@@ -205,7 +197,7 @@ export class DecodeProducts {
     const k = e.transposed ? e.cols : e.rows;
     const theirK = e.transposed ? k : e.rows - e.split;
     const theirN = e.transposed ? e.rows - e.split : e.cols;
-    if (!partner.ensureRoom(rows * theirK, rows * theirN)) return alone();
+    if (!partner.ensureRoom(rows)) return alone();
     // Post the partner's input first, so that both sides work at once.
     const xs = memory.view(x);
     if (e.transposed) partner.input.set(xs.subarray(0, rows * k));
@@ -257,7 +249,7 @@ export class DecodeProducts {
     const partner = this.partner && !this.partner.lost ? this.partner : null;
     if (!partner) return fast && m.split === m.hidden ? this.q8Mlp(m, x, rows) : null;
     if (!fast && rows * m.width * m.hidden < MIN_SPLIT_MACS) return null;
-    if (!partner.ensureRoom(rows * m.width, rows * m.width)) return null;
+    if (!partner.ensureRoom(rows)) return null;
     partner.input.set(memory.view(x).subarray(0, rows * m.width));
     partner.post(fast ? Job.mlpFast : Job.mlp, layer, rows);
 
@@ -329,20 +321,67 @@ interface MlpSplit {
   split: number;
 }
 
-/** The partner's half: columns [split, hidden) of c_fc and its bias, rows [split, hidden) of c_proj. */
-function mlpShare(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit): PartnerMlp {
-  const theirs = hidden - split;
-  const fc = new Float32Array(width * theirs);
-  const all = memory.view(m.fc);
-  for (let r = 0; r < width; r++) fc.set(all.subarray(r * hidden + split, (r + 1) * hidden), r * theirs);
-  return {
-    width,
-    hidden: theirs,
-    activation: m.activation,
-    fc,
-    fcBias: memory.view(m.fcBias).slice(split, hidden),
-    proj: memory.view(m.proj).slice(split * width, hidden * width),
+/** Rows per step the partner's input/output places may grow to; larger steps run on this thread alone. */
+const MAX_PARTNER_ROWS = 2048;
+const MAX_SHARED_BYTES = 65536 * 65536 - 65536;
+
+/**
+ * Places the partner's share in a memory both threads see, straight from the model's weights: rows
+ * [split, rows) of each weight; columns [split, hidden) of each c_fc with its bias and rows [split, hidden)
+ * of each c_proj. Then starts the partner on it.
+ */
+async function startPartner(
+  memory: BackendMemory,
+  entries: Entry[],
+  mlps: SplitMlp[],
+  splits: MlpSplit[],
+  fast: boolean,
+  options: PartnerChannelOptions,
+): Promise<PartnerChannel> {
+  const shapes = entries.map((e) => {
+    const theirs = e.rows - e.split;
+    return e.transposed ? { k: e.cols, n: theirs, floats: theirs * e.cols } : { k: theirs, n: e.cols, floats: theirs * e.cols };
+  });
+  const mlpShapes = splits.map(({ width, hidden, split }) => ({ width, hidden: hidden - split }));
+  const sizes: PartnerSizes = {
+    input: Math.max(1, ...shapes.map((s) => s.k), ...mlpShapes.map((m) => m.width)),
+    output: Math.max(1, ...shapes.map((s) => s.n), ...mlpShapes.map((m) => m.width)),
+    hidden: Math.max(1, ...mlpShapes.map((m) => m.hidden)),
+    scratch: Math.max(
+      1,
+      ...shapes.map((s) => f32ScratchFloats(s.k, s.n)),
+      ...mlpShapes.flatMap((m) => [f32ScratchFloats(m.width, m.hidden), f32ScratchFloats(m.hidden, m.width)]),
+    ),
   };
+  const slack = 16 * (entries.length + 3 * mlps.length + 8);
+  const weightBytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
+  const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden);
+  const arena = new SharedArena(
+    weightBytes + 4 * sizes.scratch + 8 * rowBytes + slack,
+    Math.min(MAX_SHARED_BYTES, weightBytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
+  );
+  const weights: PartnerWeight[] = entries.map((e) => ({
+    rows: e.rows - e.split,
+    cols: e.cols,
+    transposed: e.transposed,
+    at: arena.put(memory.view(e.whole).subarray(e.split * e.cols, e.rows * e.cols)),
+  }));
+  const shares: PartnerMlp[] = mlps.map((m, i) => {
+    const { width, hidden, split } = splits[i];
+    const theirs = hidden - split;
+    const fcAt = arena.reserve(width * theirs)!;
+    const [all, fc] = [memory.view(m.fc), arena.f32(fcAt, width * theirs)];
+    for (let r = 0; r < width; r++) fc.set(all.subarray(r * hidden + split, (r + 1) * hidden), r * theirs);
+    return {
+      width,
+      hidden: theirs,
+      activation: m.activation,
+      fcAt,
+      fcBiasAt: arena.put(memory.view(m.fcBias).subarray(split, hidden)),
+      projAt: arena.put(memory.view(m.proj).subarray(split * width, hidden * width)),
+    };
+  });
+  return PartnerChannel.start(arena, { weights, mlps: shares, fast }, sizes, options);
 }
 
 function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {

@@ -1,11 +1,22 @@
 /**
  * The model thread's end of the partner (partner-thread.ts): starts the thread with its weights, posts one
  * job at a time through a shared Int32Array, and gives the partner up — for good — if a job fails or is not
- * answered in time. Numbers travel in a SharedArrayBuffer: the job's input first, its output after.
+ * answered in time. Weights and numbers lie in the arena both threads share (shared-arena.ts).
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { threadEntry } from '../../thread-entry.js';
-import { CONTROL_SLOTS, Slot, State, type PartnerCommand, type PartnerReport, type PartnerWorkerData } from './protocol.js';
+import type { SharedArena } from './shared-arena.js';
+import {
+  CONTROL_SLOTS,
+  Slot,
+  State,
+  type PartnerCommand,
+  type PartnerIo,
+  type PartnerMlp,
+  type PartnerReport,
+  type PartnerWeight,
+  type PartnerWorkerData,
+} from './protocol.js';
 
 /**
  * A job the partner has not finished by then means it is gone (the largest product takes well under 1 s).
@@ -15,6 +26,25 @@ const JOB_TIMEOUT_MS = 20_000;
 /** Polls of the state before sleeping: the partner usually finishes within microseconds of this thread. */
 const SPIN_POLLS = 2_000;
 
+/** Floats per input row of the partner's largest input, output and MLP hidden layer; its kernels' scratch. */
+export interface PartnerSizes {
+  input: number;
+  output: number;
+  hidden: number;
+  scratch: number;
+}
+
+/** The partner's weights, placed in the arena. */
+export interface PartnerShare {
+  weights: PartnerWeight[];
+  mlps: PartnerMlp[];
+  /** Also keep int8 copies for the fast jobs. */
+  fast: boolean;
+}
+
+/** Input rows the first input/output places hold (a decode step's); prompts re-place them larger. */
+const FIRST_ROWS = 4;
+
 export interface PartnerChannelOptions {
   /** The partner's script (tests start a faulty one). */
   entry?: URL;
@@ -22,8 +52,8 @@ export interface PartnerChannelOptions {
 }
 
 export class PartnerChannel {
-  private numbers: Float32Array = new Float32Array(0);
-  private outputOffset = 0;
+  private inputView: Float32Array;
+  private outputView: Float32Array;
   private lostReason: string | null = null;
   private readonly ctrl: Int32Array;
 
@@ -32,25 +62,28 @@ export class PartnerChannel {
     private readonly port: MessagePort,
     control: SharedArrayBuffer,
     private readonly jobTimeoutMs: number,
+    private readonly arena: SharedArena,
+    private readonly sizes: PartnerSizes,
+    private io: PartnerIo,
   ) {
     this.ctrl = new Int32Array(control);
+    [this.inputView, this.outputView] = this.views();
     worker.on('error', (error) => this.lose(`the partner thread failed: ${error.message}`));
     worker.on('exit', (code) => this.lose(`the partner thread exited (code ${code})`));
   }
 
-  /** Starts the partner with its weights (transferred, not copied) and resolves once it holds them. */
-  static async start(weights: Extract<PartnerCommand, { type: 'weights' }>, options: PartnerChannelOptions = {}): Promise<PartnerChannel> {
+  /** Starts the partner on its share of the weights (already in `arena`) and resolves once it is ready. */
+  static async start(arena: SharedArena, share: PartnerShare, sizes: PartnerSizes, options: PartnerChannelOptions = {}): Promise<PartnerChannel> {
+    const scratchAt = arena.reserve(sizes.scratch);
+    const io = scratchAt === null ? null : placeIo(arena, sizes, FIRST_ROWS, scratchAt);
+    if (!io) throw new Error('the second engine thread did not start: no room for its inputs and outputs');
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     const { port1, port2 } = new MessageChannel();
     const { url, entry } = threadEntry(options.entry ?? new URL('./partner-thread.js', import.meta.url));
     const workerData: PartnerWorkerData = { entry, control, port: port2 };
     const worker = new Worker(url, { workerData, transferList: [port2] });
     worker.unref();
-    const transfers = [
-      ...weights.weights.map((w) => w.values.buffer),
-      ...weights.mlps.flatMap((m) => [m.fc.buffer, m.fcBias.buffer, m.proj.buffer]),
-    ];
-    port1.postMessage(weights, transfers);
+    port1.postMessage({ type: 'weights', memory: arena.memory, ...share, io } satisfies PartnerCommand);
     try {
       await new Promise<void>((resolve, reject) => {
         const fail = (message: string) => reject(new Error(`the second engine thread did not start: ${message}`));
@@ -66,7 +99,7 @@ export class PartnerChannel {
     worker.removeAllListeners();
     port1.removeAllListeners();
     port1.unref();
-    return new PartnerChannel(worker, port1, control, options.jobTimeoutMs ?? JOB_TIMEOUT_MS);
+    return new PartnerChannel(worker, port1, control, options.jobTimeoutMs ?? JOB_TIMEOUT_MS, arena, sizes, io);
   }
 
   /** Why the partner is no longer used (null while it is). */
@@ -76,27 +109,25 @@ export class PartnerChannel {
 
   /** Where the next job's input goes (valid until the next `ensureRoom`). */
   get input(): Float32Array {
-    return this.numbers.subarray(0, this.outputOffset);
+    return this.inputView;
   }
 
   /** Where the partner leaves a finished job's result. */
   get output(): Float32Array {
-    return this.numbers.subarray(this.outputOffset);
+    return this.outputView;
   }
 
-  /** Makes room for an input and an output of these sizes; false if the partner was lost on the way. */
-  ensureRoom(input: number, output: number): boolean {
-    const [inputRoom, outputRoom] = [this.outputOffset, this.numbers.length - this.outputOffset];
-    if (input <= inputRoom && output <= outputRoom) return true;
-    // Doubling, so that a growing prompt reallocates a few times, not at every step.
-    const newInput = Math.max(input, 2 * inputRoom, 1 << 16);
-    const newOutput = Math.max(output, 2 * outputRoom, 1 << 16);
-    const numbers = new SharedArrayBuffer((newInput + newOutput) * Float32Array.BYTES_PER_ELEMENT);
-    this.port.postMessage({ type: 'buffers', numbers, outputOffset: newInput } satisfies PartnerCommand);
+  /** Makes room for jobs of `rows` input rows; false if there is none, or the partner was lost on the way. */
+  ensureRoom(rows: number): boolean {
+    if (rows <= this.io.rows) return true;
+    // Doubling, so that a growing prompt re-places a few times, not at every step.
+    const io = placeIo(this.arena, this.sizes, Math.max(rows, 2 * this.io.rows), this.io.scratchAt);
+    if (!io) return false;
+    this.port.postMessage({ type: 'buffers', io } satisfies PartnerCommand);
     this.signal(State.buffers);
     if (!this.finish()) return false;
-    this.numbers = new Float32Array(numbers);
-    this.outputOffset = newInput;
+    this.io = io;
+    [this.inputView, this.outputView] = this.views();
     return true;
   }
 
@@ -139,6 +170,11 @@ export class PartnerChannel {
     this.port.close();
   }
 
+  private views(): [Float32Array, Float32Array] {
+    const { io, sizes, arena } = this;
+    return [arena.f32(io.inputAt, io.rows * sizes.input), arena.f32(io.outputAt, io.rows * sizes.output)];
+  }
+
   private signal(state: number): void {
     Atomics.store(this.ctrl, Slot.state, state);
     Atomics.notify(this.ctrl, Slot.state);
@@ -149,4 +185,13 @@ export class PartnerChannel {
     this.lostReason = reason;
     void this.worker.terminate();
   }
+}
+
+/** Input, output and hidden places for `rows` input rows at the arena's end; null when it cannot grow so far. */
+function placeIo(arena: SharedArena, sizes: PartnerSizes, rows: number, scratchAt: number): PartnerIo | null {
+  const inputAt = arena.reserve(rows * sizes.input);
+  const outputAt = inputAt === null ? null : arena.reserve(rows * sizes.output);
+  const hiddenAt = outputAt === null ? null : arena.reserve(rows * sizes.hidden);
+  if (inputAt === null || outputAt === null || hiddenAt === null) return null;
+  return { rows, inputAt, outputAt, hiddenAt, scratchAt };
 }

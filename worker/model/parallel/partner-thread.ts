@@ -1,25 +1,15 @@
 /**
- * A second core for the matrix products of a GPT2Model (see decode-products.ts): holds its share of each
- * weight matrix in a WebAssembly backend of its own (and in int8 for the fast precision), and multiplies
- * whatever input the model's thread posts. After start-up it never returns to its event loop: it sleeps in
- * Atomics.wait between jobs.
+ * A second core for the matrix products of a GPT2Model (see decode-products.ts). Its share of each weight
+ * matrix lies in the memory it shares with the model's thread (shared-arena.ts), where our float32 kernels
+ * (kernels/f32) multiply it in place, reading each job's input and writing its result there too; the fast
+ * precision also keeps int8 copies (kernels/q8). No TensorFlow.js here: the partner needs nothing but the
+ * kernels. After start-up it never returns to its event loop: it sleeps in Atomics.wait between jobs.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../backend.js';
-import { currentBackendMemory, type BackendMemory } from '../kernels/backend-memory.js';
+import { f32Kernels } from '../kernels/f32/f32.js';
 import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
 import { Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import {
-  Job,
-  Slot,
-  State,
-  type PartnerCommand,
-  type PartnerMlp,
-  type PartnerReport,
-  type PartnerWeight,
-  type PartnerWorkerData,
-} from './protocol.js';
+import { Job, Slot, State, type PartnerCommand, type PartnerIo, type PartnerReport, type PartnerWorkerData } from './protocol.js';
 
 /** How long the partner polls for the next job before it sleeps (a decode step's gaps are far shorter). */
 const SPIN_MS = 2;
@@ -28,108 +18,51 @@ const { control, port } = workerData as PartnerWorkerData;
 const ctrl = new Int32Array(control);
 const report = (message: PartnerReport) => port.postMessage(message);
 
-interface HeldWeight {
-  info: tf.TensorInfo;
-  k: number;
-  n: number;
-  transposed: boolean;
-  q8: Q8Block | null;
-}
-
-interface HeldMlp {
-  width: number;
-  hidden: number;
-  activate: (x: Float32Array) => void;
-  fc: tf.TensorInfo;
-  fcBias: tf.TensorInfo;
-  proj: tf.TensorInfo;
-  q8fc: Q8Block | null;
-  q8proj: Q8Block | null;
-}
-
-function hold(memory: BackendMemory, values: Float32Array, shape: number[]): tf.TensorInfo {
-  const info = memory.alloc(shape);
-  memory.view(info).set(values);
-  return info;
-}
-
-function holdWeights(memory: BackendMemory, weights: PartnerWeight[], q8: Q8Runner | null): HeldWeight[] {
-  return weights.map(({ rows, cols, transposed, values }) => {
-    const [k, n] = transposed ? [cols, rows] : [rows, cols];
-    const placed = q8 && rows > 0 ? q8.place(values, k, n, transposed ? 'out-in' : 'in-out') : null;
-    return { info: hold(memory, values, [1, rows, cols]), k, n, transposed, q8: placed };
-  });
-}
-
-function holdMlps(memory: BackendMemory, mlps: PartnerMlp[], q8: Q8Runner | null): HeldMlp[] {
-  return mlps.map((m) => ({
-    width: m.width,
-    hidden: m.hidden,
-    activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
-    fc: hold(memory, m.fc, [1, m.width, m.hidden]),
-    fcBias: hold(memory, m.fcBias, [m.hidden]),
-    proj: hold(memory, m.proj, [1, m.hidden, m.width]),
-    q8fc: q8 ? q8.place(m.fc, m.width, m.hidden, 'in-out', m.fcBias) : null,
-    q8proj: q8 ? q8.place(m.proj, m.hidden, m.width, 'in-out') : null,
-  }));
-}
-
-/** Runs `work` on a backend copy of the input and copies its result into the numbers; frees both. */
-function onBackend(memory: BackendMemory, input: Float32Array, shape: number[], work: (x: tf.TensorInfo) => tf.TensorInfo, out: Float32Array): void {
-  const x = hold(memory, input, shape);
-  let y: tf.TensorInfo | null = null;
-  try {
-    y = work(x);
-    out.set(memory.view(y));
-  } finally {
-    memory.free(x);
-    if (y) memory.free(y);
-  }
-}
-
 async function start(): Promise<void> {
-  await initBackend('wasm');
-  const memory = currentBackendMemory();
-  if (!memory) throw new Error(`partner: the ${tf.getBackend()} backend gives no direct memory access`);
   const first = await new Promise<PartnerCommand>((resolve) => port.once('message', resolve));
   if (first.type !== 'weights') throw new Error(`partner: expected the weights first, got ${first.type}`);
+  const { memory, weights, mlps } = first;
+  let io: PartnerIo = first.io;
+  const kernels = f32Kernels(memory);
+  const f32 = (at: number, floats: number) => new Float32Array(memory.buffer, at, floats);
   const q8 = first.fast ? new Q8Runner() : null;
-  const weights = holdWeights(memory, first.weights, q8);
-  const mlps = holdMlps(memory, first.mlps, q8);
-  first.weights.length = 0; // let the transferred copies go
-  first.mlps.length = 0;
-  let numbers: Float32Array = new Float32Array(0);
-  let outputOffset = 0;
-  let hidden = new Float32Array(0);
-  report({ type: 'ready', backend: tf.getBackend() });
+  const q8Weights: (Q8Block | null)[] = weights.map(({ rows, cols, transposed, at }) => {
+    if (!q8 || rows === 0) return null;
+    const [k, n] = transposed ? [cols, rows] : [rows, cols];
+    return q8.place(f32(at, rows * cols), k, n, transposed ? 'out-in' : 'in-out');
+  });
+  const q8Mlps = mlps.map((m) =>
+    q8
+      ? {
+          fc: q8.place(f32(m.fcAt, m.width * m.hidden), m.width, m.hidden, 'in-out', f32(m.fcBiasAt, m.hidden)),
+          proj: q8.place(f32(m.projAt, m.hidden * m.width), m.hidden, m.width, 'in-out'),
+        }
+      : null,
+  );
+  const activations = mlps.map((m) => (m.activation === 'relu' ? reluInPlace : geluTanhInPlace));
+  report({ type: 'ready' });
 
   const runJob = (kind: number, index: number, rows: number) => {
     if (kind === Job.product || kind === Job.productFast) {
       const w = weights[index];
-      const [input, out] = [numbers.subarray(0, rows * w.k), numbers.subarray(outputOffset, outputOffset + rows * w.n)];
-      if (kind === Job.productFast) q8!.run(w.q8!, input, rows, out);
-      else onBackend(memory, input, [1, rows, w.k], (x) => memory.matMul(x, w.info, null, w.transposed), out);
+      const [k, n] = w.transposed ? [w.cols, w.rows] : [w.rows, w.cols];
+      if (kind === Job.productFast) q8!.run(q8Weights[index]!, f32(io.inputAt, rows * k), rows, f32(io.outputAt, rows * n));
+      else if (w.transposed) kernels.gemmNT(io.inputAt, rows, k, k, w.at, n, k, 0, io.outputAt, n);
+      else kernels.gemmNN(io.inputAt, rows, k, k, w.at, n, n, 0, io.outputAt, n, io.scratchAt);
       return;
     }
     const m = mlps[index];
-    const [input, out] = [numbers.subarray(0, rows * m.width), numbers.subarray(outputOffset, outputOffset + rows * m.width)];
+    const hidden = f32(io.hiddenAt, rows * m.hidden);
     if (kind === Job.mlpFast) {
-      if (hidden.length < rows * m.hidden) hidden = new Float32Array(rows * m.hidden);
-      const h = hidden.subarray(0, rows * m.hidden);
-      q8!.run(m.q8fc!, input, rows, h);
-      m.activate(h);
-      q8!.run(m.q8proj!, h, rows, out);
+      const blocks = q8Mlps[index]!;
+      q8!.run(blocks.fc, f32(io.inputAt, rows * m.width), rows, hidden);
+      activations[index](hidden);
+      q8!.run(blocks.proj, hidden, rows, f32(io.outputAt, rows * m.width));
       return;
     }
-    onBackend(memory, input, [1, rows, m.width], (x) => {
-      const h = memory.matMul(x, m.fc, m.fcBias, false);
-      try {
-        m.activate(memory.view(h));
-        return memory.matMul(h, m.proj, null, false);
-      } finally {
-        memory.free(h);
-      }
-    }, out);
+    kernels.gemmNN(io.inputAt, rows, m.width, m.width, m.fcAt, m.hidden, m.hidden, m.fcBiasAt, io.hiddenAt, m.hidden, io.scratchAt);
+    activations[index](hidden);
+    kernels.gemmNN(io.hiddenAt, rows, m.hidden, m.hidden, m.projAt, m.width, m.width, 0, io.outputAt, m.width, io.scratchAt);
   };
 
   const posted = (state: number) => state === State.job || state === State.buffers || state === State.stop;
@@ -150,8 +83,7 @@ async function start(): Promise<void> {
       if (state === State.buffers) {
         const received = receiveMessageOnPort(port)?.message as PartnerCommand | undefined;
         if (received?.type !== 'buffers') throw new Error(`partner: expected buffers, got ${received?.type ?? 'nothing'}`);
-        numbers = new Float32Array(received.numbers);
-        outputOffset = received.outputOffset;
+        io = received.io;
       } else {
         runJob(Atomics.load(ctrl, Slot.kind), Atomics.load(ctrl, Slot.weight), Atomics.load(ctrl, Slot.rows));
       }

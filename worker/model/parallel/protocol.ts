@@ -1,6 +1,7 @@
 /**
  * The contract between a GPT2Model's thread and its product partner (partner-thread.ts): one job at a time,
- * posted through a small shared Int32Array and woken with Atomics, numbers passed in a SharedArrayBuffer.
+ * posted through a small shared Int32Array and woken with Atomics; weights and numbers lie in a shared
+ * WebAssembly.Memory (shared-arena.ts) that both threads see, addressed by byte offsets.
  *
  * Why not postMessage per product: a decode step has ~50 products of a few hundred microseconds each; a
  * message round trip through both event loops costs about as much as the product. A futex wake costs ~10 µs.
@@ -32,24 +33,24 @@ export const CONTROL_SLOTS = 4;
 export const State = {
   /** Nothing posted; the partner sleeps. */
   idle: 0,
-  /** A job is posted; the partner owns the buffers until it writes done or failed. */
+  /** A job is posted; the partner owns the input/output space until it writes done or failed. */
   job: 1,
   done: 2,
   /** The job threw; the reason is on the port. */
   failed: 3,
   /** Exit the loop. */
   stop: 4,
-  /** New numbers buffer on the port: take it, then answer done. */
+  /** New input/output places on the port: take them, then answer done. */
   buffers: 5,
 } as const;
 
-/** One block of rows of a weight matrix [rows, cols], the partner's share of a product. */
+/** One block of rows of a weight matrix [rows, cols], the partner's share of a product, at byte offset `at`. */
 export interface PartnerWeight {
   rows: number;
   cols: number;
   /** Multiply by its transpose (x · Wᵀ), as for a tied output layer stored [vocab, width]. */
   transposed: boolean;
-  values: Float32Array<ArrayBuffer>;
+  at: number;
 }
 
 export interface PartnerWorkerData {
@@ -63,25 +64,36 @@ export type Activation = 'gelu_new' | 'relu';
 
 /**
  * The partner's half of a GPT-2 MLP: the second half of its hidden units, i.e. columns of c_fc (with their
- * bias) and the matching rows of c_proj. Its hidden values never leave the partner.
+ * bias) and the matching rows of c_proj, at byte offsets. Its hidden values never leave the partner's space.
  */
 export interface PartnerMlp {
   width: number;
   hidden: number;
   activation: Activation;
   /** [width, hidden] */
-  fc: Float32Array<ArrayBuffer>;
-  fcBias: Float32Array<ArrayBuffer>;
+  fcAt: number;
+  fcBiasAt: number;
   /** [hidden, width] */
-  proj: Float32Array<ArrayBuffer>;
+  projAt: number;
+}
+
+/** Where a job's numbers go (byte offsets), for jobs of up to `rows` input rows. */
+export interface PartnerIo {
+  rows: number;
+  inputAt: number;
+  outputAt: number;
+  /** An MLP's hidden values. */
+  hiddenAt: number;
+  /** The kernels' scratch (kernels/f32: f32ScratchFloats). */
+  scratchAt: number;
 }
 
 /** Host → partner on the port. */
 export type PartnerCommand =
   /** `fast`: also keep int8 copies for the fast jobs. */
-  | { type: 'weights'; weights: PartnerWeight[]; mlps: PartnerMlp[]; fast: boolean }
-  /** Numbers buffer: the job's input at element 0, its output at element `outputOffset`. */
-  | { type: 'buffers'; numbers: SharedArrayBuffer; outputOffset: number };
+  | { type: 'weights'; memory: WebAssembly.Memory; weights: PartnerWeight[]; mlps: PartnerMlp[]; fast: boolean; io: PartnerIo }
+  /** Larger input/output places (the memory may have grown). */
+  | { type: 'buffers'; io: PartnerIo };
 
 /** Partner → host on the port. */
-export type PartnerReport = { type: 'ready'; backend: string } | { type: 'failed'; message: string };
+export type PartnerReport = { type: 'ready' } | { type: 'failed'; message: string };

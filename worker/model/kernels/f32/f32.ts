@@ -27,15 +27,23 @@ export function f32ScratchFloats(k: number, n: number): number {
   return Math.max(8 * k, n);
 }
 
-let compiled: WebAssembly.Module | undefined;
+const compiled = new Map<boolean, WebAssembly.Module>();
 const bound = new WeakMap<WebAssembly.Memory, F32Kernels>();
 
-/** The kernels working on `memory` (compiled once per thread, instantiated once per memory). */
+/**
+ * The kernels working on `memory` (compiled once per thread, instantiated once per memory). A shared memory
+ * (the partner's arena) takes the build that declares its memory shared, f32.shared.wasm.
+ */
 export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
   let kernels = bound.get(memory);
   if (!kernels) {
-    compiled ??= new WebAssembly.Module(readKernelBinary(new URL('./f32.wasm', import.meta.url)));
-    const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    let module = compiled.get(shared);
+    if (!module) {
+      module = new WebAssembly.Module(readKernelBinary(new URL(shared ? './f32.shared.wasm' : './f32.wasm', import.meta.url)));
+      compiled.set(shared, module);
+    }
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as {
       gemm_nn: F32Kernels['gemmNN'];
       gemm_nt: F32Kernels['gemmNT'];
     };

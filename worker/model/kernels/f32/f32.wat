@@ -11,7 +11,9 @@
 ;; 8 accumulators, 2 weight vectors and a broadcast fit the 16 SIMD registers of x86-64. A last block of fewer
 ;; than 4 rows repeats its last row (same result written twice to the same place) rather than branching.
 ;;
-;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into f32.wasm beside this file.
+;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into f32.wasm beside this file, and into
+;; f32.shared.wasm importing a shared memory (for the partner thread's arena):
+;; build: also shared
 (module
   (import "env" "memory" (memory 1))
 
