@@ -131,3 +131,25 @@ test('multiplying keeps no copy of the weights (XNNPACK would pack one as large 
   assert.ok(grown < (k * n * 4) / 4, `the heap grew by ${grown} bytes`);
   [w, x1, x64].forEach((t) => memory.free(t));
 });
+
+test('matMulColumns multiplies a block of columns in place, as the whole product’s same columns', () => {
+  assert.ok(memory.matMulColumns, 'the wasm backend multiplies columns in place');
+  for (const rows of [1, 3, 7]) {
+    const [k, n, from, count] = [24, 50, 13, 29];
+    const x = filled([1, rows, k], 13);
+    const w = filled([1, k, n], 14);
+    const bias = filled([count], 15);
+    const whole = memory.matMul(x, w, null, false);
+    const part = memory.matMulColumns(x, w, from, count, bias);
+    assert.deepEqual(part.shape, [1, rows, count]);
+    const [all, got, b] = [memory.view(whole), memory.view(part), memory.view(bias)];
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < count; j++) {
+        const want = all[r * n + from + j] + b[j];
+        assert.ok(Math.abs(got[r * count + j] - want) < 1e-4 * (1 + Math.abs(want)), `rows ${rows}, [${r}, ${j}]`);
+      }
+    }
+    assert.throws(() => memory.matMulColumns!(x, w, 40, 11, null), /columns 40\.\.50/);
+    [x, w, bias, whole, part].forEach((t) => memory.free(t));
+  }
+});

@@ -35,6 +35,11 @@ export interface BackendMemory {
    * our kernels (f32/f32.ts), which read b in place; elsewhere through the backend's fused matrix kernel.
    */
   matMul(a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean): Float32Info;
+  /**
+   * a [1, rows, k] @ columns [from, from + count) of b [1, k, n] (+ bias [count]) → [1, rows, count], b read in
+   * place. Null where the products are the backend's own: they take whole matrices (copy the columns out).
+   */
+  matMulColumns: ((a: tf.TensorInfo, b: tf.TensorInfo, from: number, count: number, bias: tf.TensorInfo | null) => Float32Info) | null;
   /** Hands a buffer over to the engine as an ordinary tensor (disposed like any other). */
   toTensor(info: tf.TensorInfo): tf.Tensor;
   /**
@@ -114,18 +119,24 @@ export function currentBackendMemory(): BackendMemory | null {
     const wasm = backend as unknown as WasmBackendLike;
     const heapMemory = wasm.wasm.asm?.memory ?? null;
     const offset = (info: tf.TensorInfo) => wasm.dataIdMap.get(info.dataId)!.memoryOffset;
-    const ownMatMul = (a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean): Float32Info => {
+    /** a · columns [from, from + count) of b (b [k, n], or [n, k] transposed when from = 0 and count = n). */
+    const ownProduct = (a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean, from: number, count: number | null): Float32Info => {
       const [rows, k] = a.shape.slice(-2);
       const [bRows, bCols] = b.shape.slice(-2);
       const [bk, n] = transposeB ? [bCols, bRows] : [bRows, bCols];
-      if (bk !== k || sizeOf(a.shape) !== rows * k || sizeOf(b.shape) !== bRows * bCols || (bias && sizeOf(bias.shape) !== n)) {
-        throw new RangeError(`matMul: shapes [${a.shape}] · [${b.shape}]${transposeB ? 'ᵀ' : ''}${bias ? ` + [${bias.shape}]` : ''} do not fit`);
+      const width = count ?? n;
+      if (
+        bk !== k || sizeOf(a.shape) !== rows * k || sizeOf(b.shape) !== bRows * bCols || from < 0 || from + width > n ||
+        (bias && sizeOf(bias.shape) !== width)
+      ) {
+        const cols = count === null ? '' : ` (columns ${from}..${from + width - 1})`;
+        throw new RangeError(`matMul: shapes [${a.shape}] · [${b.shape}]${transposeB ? 'ᵀ' : ''}${cols}${bias ? ` + [${bias.shape}]` : ''} do not fit`);
       }
-      const out = wasm.makeOutput([1, rows, n], 'float32') as Float32Info;
-      if (rows === 0 || n === 0) return out;
+      const out = wasm.makeOutput([1, rows, width], 'float32') as Float32Info;
+      if (rows === 0 || width === 0) return out;
       if (k === 0) {
-        wasm.typedArrayFromHeap(out).fill(0);
-        if (bias) for (let r = 0; r < rows; r++) wasm.typedArrayFromHeap(out).set(wasm.typedArrayFromHeap(bias), r * n);
+        const values = wasm.typedArrayFromHeap(out).fill(0);
+        if (bias) for (let r = 0; r < rows; r++) values.set(wasm.typedArrayFromHeap(bias), r * width);
         return out;
       }
       const kernels = f32Kernels(heapMemory!);
@@ -134,9 +145,9 @@ export function currentBackendMemory(): BackendMemory | null {
         kernels.gemmNT(offset(a), rows, k, k, offset(b), n, k, biasAt, offset(out), n);
         return out;
       }
-      const scratch = rows > 1 ? wasm.makeOutput([f32ScratchFloats(k, n)], 'float32') : null;
+      const scratch = rows > 1 ? wasm.makeOutput([f32ScratchFloats(k, width)], 'float32') : null;
       try {
-        kernels.gemmNN(offset(a), rows, k, k, offset(b), n, n, biasAt, offset(out), n, scratch ? offset(scratch) : 0);
+        kernels.gemmNN(offset(a), rows, k, k, offset(b) + from * 4, width, n, biasAt, offset(out), width, scratch ? offset(scratch) : 0);
       } finally {
         if (scratch) wasm.disposeData(scratch.dataId);
       }
@@ -148,7 +159,8 @@ export function currentBackendMemory(): BackendMemory | null {
       view: (info) => wasm.typedArrayFromHeap(info),
       free: (info) => void wasm.disposeData(info.dataId),
       holds: (t) => wasm.dataIdMap.has(t.dataId),
-      matMul: useOwn ? ownMatMul : matMul,
+      matMul: useOwn ? (a, b, bias, transposeB) => ownProduct(a, b, bias, transposeB, 0, null) : matMul,
+      matMulColumns: useOwn ? (a, b, from, count, bias) => ownProduct(a, b, bias, false, from, count) : null,
       toTensor,
       // An entry in the backend's own table, as makeOutput makes for memory the C++ side allocated, but
       // released without the heap free that disposeData would do on memory this alias does not own.
@@ -180,6 +192,7 @@ export function currentBackendMemory(): BackendMemory | null {
     free: (info) => void cpu.disposeData(info.dataId),
     holds: (t) => cpu.data.has(t.dataId),
     matMul,
+    matMulColumns: null,
     toTensor,
     alias: (info, offset, shape) => {
       checkAlias(info, offset, shape);

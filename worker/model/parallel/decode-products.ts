@@ -106,8 +106,13 @@ interface MlpEntry {
   /** This thread's hidden units are [0, split). */
   split: number;
   activate: (x: Float32Array) => void;
-  /** Columns [0, split) of c_fc: a copy (columns of a row-major matrix are not contiguous), or its alias when split = hidden. */
-  fcMine: Float32Info;
+  /** c_fc as the model holds it: this side multiplies its columns [0, split) in place where the backend can. */
+  fc: tf.TensorInfo;
+  /**
+   * Otherwise columns [0, split) of c_fc copied out (columns of a row-major matrix are not contiguous), or
+   * c_fc's alias when split = hidden; null when the products read the columns in place.
+   */
+  fcMine: Float32Info | null;
   fcBiasMine: Float32Info;
   /** Rows [0, split) of c_proj (alias). */
   projMine: Float32Info;
@@ -257,7 +262,7 @@ export class DecodeProducts {
     if (fast) {
       ours = this.q8Mlp(m, x, rows);
     } else {
-      const hidden = memory.matMul(x, m.fcMine, m.fcBiasMine, false);
+      const hidden = m.fcMine ? memory.matMul(x, m.fcMine, m.fcBiasMine, false) : memory.matMulColumns!(x, m.fc, 0, m.split, m.fcBiasMine);
       try {
         m.activate(memory.view(hidden));
         ours = memory.matMul(hidden, m.projMine, m.projBias, false);
@@ -280,8 +285,8 @@ export class DecodeProducts {
       e.mine = null;
     }
     for (const m of this.mlps.splice(0)) {
-      if (m.fcCopied) this.memory.free(m.fcMine);
-      else this.memory.releaseAlias(m.fcMine);
+      if (m.fcCopied) this.memory.free(m.fcMine!);
+      else if (m.fcMine) this.memory.releaseAlias(m.fcMine);
       this.memory.releaseAlias(m.fcBiasMine);
       this.memory.releaseAlias(m.projMine);
     }
@@ -385,13 +390,14 @@ async function startPartner(
 }
 
 function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {
-  const fcCopied = split < hidden;
-  let fcMine: Float32Info;
+  const inPlace = split < hidden && memory.matMulColumns !== null;
+  const fcCopied = split < hidden && !inPlace;
+  let fcMine: Float32Info | null = null;
   if (fcCopied) {
     fcMine = memory.alloc([1, width, split]);
     const [all, mine] = [memory.view(m.fc), memory.view(fcMine)];
     for (let r = 0; r < width; r++) mine.set(all.subarray(r * hidden, r * hidden + split), r * split);
-  } else {
+  } else if (!inPlace) {
     fcMine = memory.alias(m.fc, 0, [1, width, hidden]);
   }
   const fcBiasMine = memory.alias(m.fcBias, 0, [split]);
@@ -401,6 +407,7 @@ function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: 
     hidden,
     split,
     activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
+    fc: m.fc,
     fcMine,
     fcBiasMine,
     projMine,
@@ -410,10 +417,17 @@ function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: 
     q8proj: null,
   };
   if (q8) {
-    entry.q8fc = q8.place(memory.view(fcMine), width, split, 'in-out', memory.view(fcBiasMine));
+    entry.q8fc = q8.place(fcMine ? memory.view(fcMine) : columns(memory.view(m.fc), width, hidden, split), width, split, 'in-out', memory.view(fcBiasMine));
     entry.q8proj = q8.place(memory.view(projMine), split, width, 'in-out', memory.view(m.projBias));
   }
   return entry;
+}
+
+/** Columns [0, count) of a row-major [rows, cols] matrix, as a contiguous copy. */
+function columns(all: Float32Array, rows: number, cols: number, count: number): Float32Array {
+  const out = new Float32Array(rows * count);
+  for (let r = 0; r < rows; r++) out.set(all.subarray(r * cols, r * cols + count), r * count);
+  return out;
 }
 
 function reshape3d(weight: tf.TensorInfo): tf.TensorInfo {
