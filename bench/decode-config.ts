@@ -27,10 +27,13 @@ export interface DecodeConfigResult {
   decode_nrs3_tokens_per_s: number;
   decode_nrs3_cost_ratio: number;
   weight_mib: number;
-  /** Held beyond the float32 weights for this configuration (int8 copies, split MLP halves). */
+  /** Weights held beyond the model's float32 ones in this configuration (the partner's share, int8 copies). */
   extra_mib: number;
   /** Resident size at the end (the engine alone in this process). */
   rss_mib: number;
+  /** rss over the model's weights, and over every weight byte held (weight_mib + extra_mib). */
+  rss_per_weight: number;
+  rss_per_held: number;
   peak_rss_mib: number;
   tensors_after_decode: number;
 }
@@ -83,6 +86,8 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
     weight_mib: mib(model.weightBytes),
     extra_mib: mib(model.extraBytes),
     rss_mib: mib(process.memoryUsage().rss),
+    rss_per_weight: round(process.memoryUsage().rss / model.weightBytes, 2),
+    rss_per_held: round(process.memoryUsage().rss / (model.weightBytes + model.extraBytes), 2),
     peak_rss_mib: round(process.resourceUsage().maxRSS / 1024),
     tensors_after_decode: tf.memory().numTensors,
   };

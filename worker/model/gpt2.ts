@@ -314,7 +314,7 @@ export class GPT2Model implements LanguageModel {
     return this.decoder?.products?.precision ?? 'exact';
   }
 
-  /** Bytes held beyond the float32 weights for the decode step (int8 copies, split halves). */
+  /** Bytes of weights held beyond the model's float32 ones for the decode step (the partner's share, int8 copies). */
   get extraBytes(): number {
     return this.decoder?.products?.extraBytes ?? 0;
   }

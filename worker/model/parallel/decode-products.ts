@@ -131,6 +131,8 @@ export class DecodeProducts {
     private readonly mlps: MlpEntry[],
     private readonly partner: PartnerChannel | null,
     private readonly q8: Q8Runner | null,
+    /** Bytes of weights the partner holds: its float32 share, and its int8 copy in fast precision. */
+    private readonly partnerBytes: number,
   ) {}
 
   /**
@@ -155,7 +157,7 @@ export class DecodeProducts {
       return { width, hidden, split: two ? half(hidden, true) : hidden };
     });
 
-    const partner = two ? await startPartner(memory, entries, mlps, mlpSplits, fast, options) : null;
+    const started = two ? await startPartner(memory, entries, mlps, mlpSplits, fast, options) : null;
 
     const q8 = fast ? new Q8Runner() : null;
     for (const e of entries) {
@@ -166,7 +168,7 @@ export class DecodeProducts {
       }
     }
     const mlpEntries = mlps.map((m, i) => mlpEntry(memory, m, mlpSplits[i], q8));
-    return new DecodeProducts(memory, entries, mlpEntries, partner, q8);
+    return new DecodeProducts(memory, entries, mlpEntries, started?.partner ?? null, q8, started?.weightBytes ?? 0);
   }
 
   /** Threads the products run on now (1 once the partner is gone). */
@@ -183,9 +185,12 @@ export class DecodeProducts {
     return this.q8 ? 'fast' : 'exact';
   }
 
-  /** Bytes this object holds beyond the model's weights (int8 copies, copied c_fc halves). */
+  /**
+   * Bytes of weights held beyond the model's own: the partner's share (float32, and int8 in fast precision),
+   * this side's int8 copies, c_fc halves copied where the backend cannot multiply columns in place.
+   */
   get extraBytes(): number {
-    return (this.q8?.bytes ?? 0) + this.mlps.reduce((sum, m) => sum + (m.fcCopied ? m.width * m.split * 4 : 0), 0);
+    return this.partnerBytes + (this.q8?.bytes ?? 0) + this.mlps.reduce((sum, m) => sum + (m.fcCopied ? m.width * m.split * 4 : 0), 0);
   }
 
   /** x [1, R, k] times weight `index` (+ bias) → [1, R, n], as `BackendMemory.matMul`. */
@@ -342,7 +347,7 @@ async function startPartner(
   splits: MlpSplit[],
   fast: boolean,
   options: PartnerChannelOptions,
-): Promise<PartnerChannel> {
+): Promise<{ partner: PartnerChannel; weightBytes: number }> {
   const shapes = entries.map((e) => {
     const theirs = e.rows - e.split;
     return e.transposed ? { k: e.cols, n: theirs, floats: theirs * e.cols } : { k: theirs, n: e.cols, floats: theirs * e.cols };
@@ -386,7 +391,9 @@ async function startPartner(
       projAt: arena.put(memory.view(m.proj).subarray(split * width, hidden * width)),
     };
   });
-  return PartnerChannel.start(arena, { weights, mlps: shares, fast }, sizes, options);
+  const partner = await PartnerChannel.start(arena, { weights, mlps: shares, fast }, sizes, options);
+  // int8: a byte per weight and a float32 scale per 32 (kernels/q8), beside the float32 share.
+  return { partner, weightBytes: fast ? weightBytes + Math.ceil((weightBytes / 4) * (1 + 4 / Q8_GROUP)) : weightBytes };
 }
 
 function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {
