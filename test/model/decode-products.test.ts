@@ -72,6 +72,34 @@ test('an untied output layer (lm_head used as stored) is split by its inputs', a
   }
 });
 
+test('a step too large for the shared space runs on this thread alone, with the same numbers, and the partner stays', async () => {
+  // 7 rows × 300 positions = 2,100 input rows: more than the partner's input/output space may grow to (2,048).
+  const one = createRandomModel(CONFIG, 13, { threads: 1 });
+  const two = createRandomModel(CONFIG, 13, { threads: 2 });
+  try {
+    await two.threadsReady;
+    const batch = Array.from({ length: 7 }, (_, b) => Array.from({ length: 300 }, (_, i) => (i * 17 + b * 211) % CONFIG.vocabSize));
+    const lastLogits = (model: GPT2Model) => {
+      const cache = model.createCache(batch.length);
+      try {
+        const prompt = model.forward(batch, cache);
+        const next = model.forward(batch.map((_, b) => [b]), cache);
+        const values = Float32Array.from([...prompt.dataSync(), ...next.dataSync()]);
+        tf.dispose([prompt, next]);
+        return values;
+      } finally {
+        cache.dispose();
+      }
+    };
+    assert.ok(maxDifference(lastLogits(one), lastLogits(two)) < 1e-5);
+    assert.equal(two.threads, 2, 'the partner is still used for the steps that fit');
+    assert.equal(two.threadsNote, null);
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+});
+
 test('no tensor or backend buffer is left behind per token, and dispose stops the thread', async () => {
   const model = createRandomModel(CONFIG, 3, { threads: 2 });
   await model.threadsReady;

@@ -362,10 +362,12 @@ async function startPartner(
       ...shapes.map((s) => f32ScratchFloats(s.k, s.n)),
       ...mlpShapes.flatMap((m) => [f32ScratchFloats(m.width, m.hidden), f32ScratchFloats(m.hidden, m.width)]),
     ),
+    maxRows: MAX_PARTNER_ROWS,
   };
   const slack = 16 * (entries.length + 3 * mlps.length + 8);
   const weightBytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
   const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden);
+  // Room for the places' doubling history: 4 + 8 + … + 2,048 rows < 2 × 2,048.
   const arena = new SharedArena(
     weightBytes + 4 * sizes.scratch + 8 * rowBytes + slack,
     Math.min(MAX_SHARED_BYTES, weightBytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),

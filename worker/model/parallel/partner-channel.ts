@@ -32,6 +32,8 @@ export interface PartnerSizes {
   output: number;
   hidden: number;
   scratch: number;
+  /** The most input rows a job may have (larger steps run on the model's thread alone). */
+  maxRows: number;
 }
 
 /** The partner's weights, placed in the arena. */
@@ -120,8 +122,9 @@ export class PartnerChannel {
   /** Makes room for jobs of `rows` input rows; false if there is none, or the partner was lost on the way. */
   ensureRoom(rows: number): boolean {
     if (rows <= this.io.rows) return true;
+    if (rows > this.sizes.maxRows) return false;
     // Doubling, so that a growing prompt re-places a few times, not at every step.
-    const io = placeIo(this.arena, this.sizes, Math.max(rows, 2 * this.io.rows), this.io.scratchAt);
+    const io = placeIo(this.arena, this.sizes, Math.min(this.sizes.maxRows, Math.max(rows, 2 * this.io.rows)), this.io.scratchAt);
     if (!io) return false;
     this.port.postMessage({ type: 'buffers', io } satisfies PartnerCommand);
     this.signal(State.buffers);
