@@ -100,6 +100,33 @@ test('a step too large for the shared space runs on this thread alone, with the 
   }
 });
 
+test('with the backend’s own products (INKLING_MATMUL=xnnpack) this side’s c_fc columns are copied, and two threads still agree with one', async () => {
+  const saved = process.env.INKLING_MATMUL;
+  process.env.INKLING_MATMUL = 'xnnpack';
+  const one = createRandomModel(CONFIG, 17, { threads: 1 });
+  const two = createRandomModel(CONFIG, 17, { threads: 2 });
+  try {
+    assert.equal(currentBackendMemory()!.matMulColumns, null);
+    await two.threadsReady;
+    assert.equal(two.threads, 2);
+    const copied = CONFIG.nLayer * CONFIG.nEmbd * (2 * CONFIG.nEmbd) * 4; // each c_fc's first half of columns
+    delete process.env.INKLING_MATMUL;
+    const inPlace = createRandomModel(CONFIG, 17, { threads: 2 });
+    await inPlace.threadsReady;
+    const extra = inPlace.extraBytes;
+    inPlace.dispose();
+    process.env.INKLING_MATMUL = 'xnnpack';
+    assert.equal(two.extraBytes, extra + copied, 'the copies are the only difference');
+    const prompt = [Array.from({ length: 40 }, (_, i) => (i * 29) % CONFIG.vocabSize)];
+    assert.ok(maxDifference(run(one, prompt, 6), run(two, prompt, 6)) < 1e-5);
+  } finally {
+    one.dispose();
+    two.dispose();
+    if (saved === undefined) delete process.env.INKLING_MATMUL;
+    else process.env.INKLING_MATMUL = saved;
+  }
+});
+
 test('no tensor or backend buffer is left behind per token, and dispose stops the thread', async () => {
   const model = createRandomModel(CONFIG, 3, { threads: 2 });
   await model.threadsReady;

@@ -368,10 +368,16 @@ async function startPartner(
   const weightBytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
   const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden);
   // Room for the places' doubling history: 4 + 8 + … + 2,048 rows < 2 × 2,048.
-  const arena = new SharedArena(
-    weightBytes + 4 * sizes.scratch + 8 * rowBytes + slack,
-    Math.min(MAX_SHARED_BYTES, weightBytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
-  );
+  let arena: SharedArena;
+  try {
+    arena = new SharedArena(
+      weightBytes + 4 * sizes.scratch + 8 * rowBytes + slack,
+      Math.min(MAX_SHARED_BYTES, weightBytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
+    );
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`the second engine thread did not start: no memory for its ${Math.round(weightBytes / 2 ** 20)} MiB share (${reason})`);
+  }
   const weights: PartnerWeight[] = entries.map((e) => ({
     rows: e.rows - e.split,
     cols: e.cols,
