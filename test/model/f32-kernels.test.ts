@@ -41,7 +41,7 @@ function relativeError(got: Float32Array, want: Float64Array): number {
 // Rows 1 (decoding), 2–4 (several sequences), more (prompts; 4-row blocks and a ragged last block);
 // widths off every vector and panel boundary.
 const shapes = [
-  [1, 768, 96], [1, 37, 45], [1, 5, 1], [2, 33, 19], [3, 64, 40], [4, 17, 8], [4, 96, 130],
+  [1, 768, 96], [1, 37, 45], [1, 5, 1], [2, 33, 19], [3, 64, 40], [3, 31, 19], [3, 2, 5], [4, 17, 8], [4, 96, 130],
   [5, 37, 45], [6, 8, 3], [9, 40, 24], [17, 129, 70], [128, 64, 64],
 ];
 
@@ -64,7 +64,7 @@ test('our products equal a float64 reference, with and without bias, as stored a
 });
 
 test('x·W + bias gives the same bits as the backend’s own kernel (XNNPACK), for decoding and prompts', () => {
-  for (const [rows, k, n] of [[1, 768, 256], [3, 200, 72], [64, 96, 40]]) {
+  for (const [rows, k, n] of [[1, 768, 256], [2, 97, 30], [3, 200, 72], [3, 31, 19], [4, 50, 12], [64, 96, 40]]) {
     const x = tf.tensor2d(memory.view(filled([1, rows, k], 4)).slice(), [rows, k]);
     const w = tf.tensor2d(memory.view(filled([1, k, n], 5)).slice(), [k, n]);
     const b = tf.tensor1d(memory.view(filled([n], 6)).slice());

@@ -6,10 +6,16 @@
 ;;   gemm_nt: out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[j*ldw + i]    (w as the tied output layer, wte)
 ;; for r < rows, j < n, i < k; bias 0 means none. rows, n and k must be at least 1.
 ;;
-;; Tiles: a single row (decoding) takes 16 columns of w per step, one cache line, so the product streams the
-;; weights once at memory speed. Several rows (prompts, several sequences) go 4 at a time against 8 columns:
-;; 8 accumulators, 2 weight vectors and a broadcast fit the 16 SIMD registers of x86-64. A last block of fewer
-;; than 4 rows repeats its last row (same result written twice to the same place) rather than branching.
+;; gemm_nn, by number of rows:
+;;   1–4 (decoding, several sequences): w is walked in memory order, a few of its rows per step, into output
+;;     rows that stay in L1, so the weights stream from memory once for all input rows (a walk down columns
+;;     measured 2–4x slower: every step a new cache line kilobytes away).
+;;   more (prompts): each 8-column panel of w is copied into `panel` (k * 8 floats) and multiplied 4 rows at a
+;;     time: 8 accumulators, 2 weight vectors and a broadcast fit x86-64's 16 SIMD registers.
+;; Every path adds in the same order (bias, then i ascending), so a row's result does not depend on how many
+;; rows came with it, and equals XNNPACK's bit for bit. A last block of fewer than 4 rows repeats its last row
+;; (the same result written twice to one place) rather than branching.
+;; gemm_nt (the output layer): dot products along w's rows, 4 outputs or 4 input rows at a time.
 ;;
 ;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into f32.wasm beside this file, and into
 ;; f32.shared.wasm importing a shared memory (for the partner thread's arena):
@@ -40,6 +46,11 @@
     (if (i32.eq (local.get $rows) (i32.const 1))
       (then
         (call $nn_stream_row (local.get $x) (local.get $k) (local.get $w) (local.get $n) (local.get $ldw) (local.get $bias) (local.get $out))
+        (return)))
+    (if (i32.eq (local.get $rows) (i32.const 3))
+      (then
+        (call $nn_stream3 (local.get $x) (local.get $k) (local.get $ldx) (local.get $w) (local.get $n)
+          (local.get $ldw) (local.get $bias) (local.get $out) (local.get $ldo))
         (return)))
     (if (i32.le_u (local.get $rows) (i32.const 4))
       (then
@@ -229,6 +240,98 @@
           (call $axpy_row (local.get $o3) (f32.load (i32.add (local.get $x3) (local.get $i))) (local.get $wa) (local.get $end4) (local.get $end))
           (local.set $i (i32.add (local.get $i) (i32.const 4)))))
       (br_if $rows (i32.lt_u (local.get $i) (local.get $kb)))))
+
+  ;; Exactly 3 rows (the three alternatives of a suggestion): three rows of w per step against each input
+  ;; row, no spare row computed; 9 broadcasts, 3 weight vectors and a sum stay in registers.
+  (func $nn_stream3 (param $x i32) (param $k i32) (param $ldx i32) (param $w i32) (param $n i32)
+        (param $ldw i32) (param $bias i32) (param $out i32) (param $ldo i32)
+    (local $x1 i32) (local $x2 i32) (local $o1 i32) (local $o2 i32)
+    (local $i i32) (local $kb i32) (local $kb3 i32) (local $j i32) (local $end i32) (local $end4 i32)
+    (local $wa i32) (local $wb i32) (local $wc i32)
+    (local $s00 v128) (local $s01 v128) (local $s02 v128) (local $s10 v128) (local $s11 v128) (local $s12 v128)
+    (local $s20 v128) (local $s21 v128) (local $s22 v128) (local $va v128) (local $vb v128) (local $vc v128)
+    (local.set $x1 (i32.add (local.get $x) (local.get $ldx)))
+    (local.set $x2 (i32.add (local.get $x1) (local.get $ldx)))
+    (local.set $o1 (i32.add (local.get $out) (local.get $ldo)))
+    (local.set $o2 (i32.add (local.get $o1) (local.get $ldo)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end4 (i32.and (local.get $end) (i32.const -16)))
+    (local.set $kb (i32.shl (local.get $k) (i32.const 2)))
+    ;; Bytes of x covered by whole steps of three rows of w.
+    (local.set $kb3 (i32.mul (i32.div_u (local.get $k) (i32.const 3)) (i32.const 12)))
+    (call $start_row (local.get $out) (local.get $bias) (local.get $end))
+    (call $start_row (local.get $o1) (local.get $bias) (local.get $end))
+    (call $start_row (local.get $o2) (local.get $bias) (local.get $end))
+    (local.set $wa (local.get $w))
+    (block $steps_done (loop $steps
+      (br_if $steps_done (i32.ge_u (local.get $i) (local.get $kb3)))
+      (local.set $wb (i32.add (local.get $wa) (local.get $ldw)))
+      (local.set $wc (i32.add (local.get $wb) (local.get $ldw)))
+      (local.set $s00 (v128.load32_splat (i32.add (local.get $x) (local.get $i))))
+      (local.set $s01 (v128.load32_splat offset=4 (i32.add (local.get $x) (local.get $i))))
+      (local.set $s02 (v128.load32_splat offset=8 (i32.add (local.get $x) (local.get $i))))
+      (local.set $s10 (v128.load32_splat (i32.add (local.get $x1) (local.get $i))))
+      (local.set $s11 (v128.load32_splat offset=4 (i32.add (local.get $x1) (local.get $i))))
+      (local.set $s12 (v128.load32_splat offset=8 (i32.add (local.get $x1) (local.get $i))))
+      (local.set $s20 (v128.load32_splat (i32.add (local.get $x2) (local.get $i))))
+      (local.set $s21 (v128.load32_splat offset=4 (i32.add (local.get $x2) (local.get $i))))
+      (local.set $s22 (v128.load32_splat offset=8 (i32.add (local.get $x2) (local.get $i))))
+      (local.set $j (i32.const 0))
+      (block $vec_done (loop $vec
+        (br_if $vec_done (i32.ge_u (local.get $j) (local.get $end4)))
+        (local.set $va (v128.load (i32.add (local.get $wa) (local.get $j))))
+        (local.set $vb (v128.load (i32.add (local.get $wb) (local.get $j))))
+        (local.set $vc (v128.load (i32.add (local.get $wc) (local.get $j))))
+        (v128.store (i32.add (local.get $out) (local.get $j))
+          (f32x4.add
+            (f32x4.add (f32x4.add (v128.load (i32.add (local.get $out) (local.get $j))) (f32x4.mul (local.get $s00) (local.get $va)))
+              (f32x4.mul (local.get $s01) (local.get $vb)))
+            (f32x4.mul (local.get $s02) (local.get $vc))))
+        (v128.store (i32.add (local.get $o1) (local.get $j))
+          (f32x4.add
+            (f32x4.add (f32x4.add (v128.load (i32.add (local.get $o1) (local.get $j))) (f32x4.mul (local.get $s10) (local.get $va)))
+              (f32x4.mul (local.get $s11) (local.get $vb)))
+            (f32x4.mul (local.get $s12) (local.get $vc))))
+        (v128.store (i32.add (local.get $o2) (local.get $j))
+          (f32x4.add
+            (f32x4.add (f32x4.add (v128.load (i32.add (local.get $o2) (local.get $j))) (f32x4.mul (local.get $s20) (local.get $va)))
+              (f32x4.mul (local.get $s21) (local.get $vb)))
+            (f32x4.mul (local.get $s22) (local.get $vc))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+      ;; The last n % 4 columns, one row of w at a time (the same order of additions).
+      (if (i32.lt_u (local.get $end4) (local.get $end))
+        (then
+          (call $axpy_tail (local.get $out) (f32x4.extract_lane 0 (local.get $s00)) (local.get $wa) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $out) (f32x4.extract_lane 0 (local.get $s01)) (local.get $wb) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $out) (f32x4.extract_lane 0 (local.get $s02)) (local.get $wc) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $o1) (f32x4.extract_lane 0 (local.get $s10)) (local.get $wa) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $o1) (f32x4.extract_lane 0 (local.get $s11)) (local.get $wb) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $o1) (f32x4.extract_lane 0 (local.get $s12)) (local.get $wc) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $o2) (f32x4.extract_lane 0 (local.get $s20)) (local.get $wa) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $o2) (f32x4.extract_lane 0 (local.get $s21)) (local.get $wb) (local.get $end4) (local.get $end))
+          (call $axpy_tail (local.get $o2) (f32x4.extract_lane 0 (local.get $s22)) (local.get $wc) (local.get $end4) (local.get $end))))
+      (local.set $wa (i32.add (local.get $wc) (local.get $ldw)))
+      (local.set $i (i32.add (local.get $i) (i32.const 12)))
+      (br $steps)))
+    ;; The last k % 3 rows of w.
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $i) (local.get $kb)))
+      (call $axpy_row (local.get $out) (f32.load (i32.add (local.get $x) (local.get $i))) (local.get $wa) (local.get $end4) (local.get $end))
+      (call $axpy_row (local.get $o1) (f32.load (i32.add (local.get $x1) (local.get $i))) (local.get $wa) (local.get $end4) (local.get $end))
+      (call $axpy_row (local.get $o2) (f32.load (i32.add (local.get $x2) (local.get $i))) (local.get $wa) (local.get $end4) (local.get $end))
+      (local.set $wa (i32.add (local.get $wa) (local.get $ldw)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $rows))))
+
+  ;; out[j] += a * w[j] for bytes j in [from, end): the scalar tail of a row.
+  (func $axpy_tail (param $out i32) (param $a f32) (param $w i32) (param $from i32) (param $end i32)
+    (block $done (loop $one
+      (br_if $done (i32.ge_u (local.get $from) (local.get $end)))
+      (f32.store (i32.add (local.get $out) (local.get $from))
+        (f32.add (f32.load (i32.add (local.get $out) (local.get $from))) (f32.mul (local.get $a) (f32.load (i32.add (local.get $w) (local.get $from))))))
+      (local.set $from (i32.add (local.get $from) (i32.const 4)))
+      (br $one))))
 
   ;; out[0..n) = bias, or zeros when bias is 0 (end = n * 4).
   (func $start_row (param $out i32) (param $bias i32) (param $end i32)
