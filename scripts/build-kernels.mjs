@@ -15,8 +15,8 @@ import wabtInit from 'wabt';
 const root = fileURLToPath(new URL('..', import.meta.url));
 export const kernelsDir = path.join(root, 'worker', 'model', 'kernels');
 
-/** Post-MVP features the kernels may use. Node 20 (V8 11.3) and Electron run all of them. */
-const FEATURES = { simd: true, threads: true };
+/** Post-MVP features the kernels may use. Electron runs all of them; Node 20 (V8 11.3) needs a flag for relaxed SIMD, which only f32-fma.wat uses (see f32.ts). */
+const FEATURES = { simd: true, threads: true, relaxed_simd: true };
 
 /**
  * A source with this line is also built importing a *shared* memory, into `<name>.shared.wasm`: the same code

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { currentBackendMemory, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
@@ -63,17 +65,46 @@ test('our products equal a float64 reference, with and without bias, as stored a
   }
 });
 
-test('x·W + bias gives the same bits as the backend’s own kernel (XNNPACK), for decoding and prompts', () => {
-  for (const [rows, k, n] of [[1, 768, 256], [2, 97, 30], [3, 200, 72], [3, 31, 19], [4, 50, 12], [64, 96, 40]]) {
-    const x = tf.tensor2d(memory.view(filled([1, rows, k], 4)).slice(), [rows, k]);
-    const w = tf.tensor2d(memory.view(filled([1, k, n], 5)).slice(), [k, n]);
-    const b = tf.tensor1d(memory.view(filled([n], 6)).slice());
-    const theirs = tf.fused.matMul({ a: x, b: w, bias: b });
-    const ours = memory.matMul(tf.reshape(x, [1, rows, k]), tf.reshape(w, [1, k, n]), b, false);
-    assert.deepEqual(memory.view(ours), theirs.dataSync(), `[${rows}, ${k}] · [${k}, ${n}]`);
-    memory.free(ours);
-    tf.dispose([x, w, b, theirs]);
+/** x·W + bias by the backend's own kernel (XNNPACK) and by ours, on the same numbers. */
+function againstXnnpack(rows: number, k: number, n: number): { theirs: Float32Array; ours: Float32Array } {
+  const values = (shape: number[], seed: number) => {
+    const info = filled(shape, seed);
+    const copy = memory.view(info).slice();
+    memory.free(info);
+    return copy;
+  };
+  const x = tf.tensor2d(values([1, rows, k], 4), [rows, k]);
+  const w = tf.tensor2d(values([1, k, n], 5), [k, n]);
+  const b = tf.tensor1d(values([n], 6));
+  const theirs = tf.fused.matMul({ a: x, b: w, bias: b });
+  const [x3, w3] = [tf.reshape(x, [1, rows, k]), tf.reshape(w, [1, k, n])];
+  const ours = memory.matMul(x3, w3, b, false);
+  const result = { theirs: theirs.dataSync().slice() as Float32Array, ours: memory.view(ours).slice() };
+  memory.free(ours);
+  tf.dispose([x, w, b, theirs, x3, w3]);
+  return result;
+}
+
+test('x·W + bias gives the same bits as the backend’s own kernel (XNNPACK) for up to 4 rows (decoding)', () => {
+  for (const [rows, k, n] of [[1, 768, 256], [2, 97, 30], [3, 200, 72], [3, 31, 19], [4, 50, 12]]) {
+    const { theirs, ours } = againstXnnpack(rows, k, n);
+    assert.deepEqual(ours, theirs, `[${rows}, ${k}] · [${k}, ${n}]`);
   }
+});
+
+test('prompts use fused multiply–add here (relaxed SIMD switched on in Node), within float32 rounding of XNNPACK', () => {
+  assert.equal(f32Kernels(memory.heap!.memory).fused, true, 'Node 20 takes f32-fma.wasm once its flag is set');
+  const { theirs, ours } = againstXnnpack(64, 96, 40);
+  let worst = 0;
+  for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]) / (1 + Math.abs(theirs[i])));
+  assert.ok(worst < 1e-5, `worst difference ${worst}`);
+  assert.ok(ours.some((v, i) => v !== theirs[i]), 'fused results round differently somewhere (else the fused module is not in use)');
+});
+
+test('INKLING_FMA=off keeps prompts on multiply-and-add, with XNNPACK’s bits', () => {
+  const script = fileURLToPath(new URL('./fixtures/f32-unfused.ts', import.meta.url));
+  const output = execFileSync(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, INKLING_FMA: 'off' }, encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(output.trim().split('\n').pop()!), { fused: false, sameBits: true });
 });
 
 test('the kernels take strides: a block of columns of a wider matrix, rows of wider inputs and outputs', () => {

@@ -4,12 +4,18 @@
  * Why not the wasm backend's `_FusedMatMul` (XNNPACK): XNNPACK keeps a packed copy of every matrix it
  * multiplies, as large as the matrix, for as long as the matrix lives — for GPT-2 small about as much memory
  * again as the weights, and more for each block of rows a second thread is given. These kernels read the
- * weights where they lie: one row streams the matrix once (decoding is bound by memory bandwidth), and more
+ * weights where they lie: up to 4 rows stream the matrix once (decoding is bound by memory bandwidth), and more
  * rows copy 8 columns at a time into a small panel. Measured against XNNPACK on this machine they are as fast
- * or faster for one row and for prompts (bench/f32-kernels.ts), and give the same bits for x·W: both add the
- * bias first and then the products in input order.
+ * or faster (bench/f32-kernels.ts), and up to 4 rows give the same bits: both add the bias first and then the
+ * products in input order.
+ *
+ * Prompts (more than 4 rows) use fused multiply–add where the runtime has relaxed SIMD (f32-fma.wat): ~1.3×
+ * faster, results within float32 rounding of the others. `INKLING_FMA=off` keeps them on f32.wat.
  */
+import v8 from 'node:v8';
 import { readKernelBinary } from '../kernel-binary.js';
+
+export const FMA_ENV = 'INKLING_FMA';
 
 export interface F32Kernels {
   /**
@@ -20,6 +26,8 @@ export interface F32Kernels {
   gemmNN(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number): void;
   /** As gemmNN with w transposed: Σ_i x[r·ldx + i] · w[j·ldw + i] (a tied output layer stored [vocab, width]). */
   gemmNT(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number): void;
+  /** Whether prompts use fused multiply–add (f32-fma.wat). */
+  readonly fused: boolean;
 }
 
 /** Floats of scratch gemmNN needs: an 8-column panel of w (prompts), or a spare output row (2–4 rows). */
@@ -27,27 +35,57 @@ export function f32ScratchFloats(k: number, n: number): number {
   return Math.max(8 * k, n);
 }
 
-const compiled = new Map<boolean, WebAssembly.Module>();
+/** Rows from which gemmNN takes the panel path (the one with a fused variant). */
+const PANEL_ROWS = 5;
+
+const compiled = new Map<string, WebAssembly.Module | null>();
 const bound = new WeakMap<WebAssembly.Memory, F32Kernels>();
+
+function module(name: string, optional: boolean): WebAssembly.Module | null {
+  if (!compiled.has(name)) {
+    const bytes = readKernelBinary(new URL(`./${name}`, import.meta.url));
+    compiled.set(name, optional && !relaxedSimdValidates(bytes) ? null : new WebAssembly.Module(bytes));
+  }
+  return compiled.get(name)!;
+}
+
+/**
+ * Whether this runtime takes the relaxed-SIMD module: Electron's V8 does as it is; Node 20's V8 (11.3) once its
+ * feature flag is on, which is read when a module is compiled, so setting it now is enough.
+ */
+function relaxedSimdValidates(bytes: Uint8Array<ArrayBuffer>): boolean {
+  if (globalThis.process?.env?.[FMA_ENV] === 'off') return false;
+  if (WebAssembly.validate(bytes)) return true;
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(bytes);
+}
 
 /**
  * The kernels working on `memory` (compiled once per thread, instantiated once per memory). A shared memory
- * (the partner's arena) takes the build that declares its memory shared, f32.shared.wasm.
+ * (the partner's arena) takes the builds that declare their memory shared (*.shared.wasm).
  */
 export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
   let kernels = bound.get(memory);
   if (!kernels) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    let module = compiled.get(shared);
-    if (!module) {
-      module = new WebAssembly.Module(readKernelBinary(new URL(shared ? './f32.shared.wasm' : './f32.wasm', import.meta.url)));
-      compiled.set(shared, module);
-    }
-    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as {
+    const suffix = shared ? '.shared.wasm' : '.wasm';
+    const plain = new WebAssembly.Instance(module(`f32${suffix}`, false)!, { env: { memory } }).exports as unknown as {
       gemm_nn: F32Kernels['gemmNN'];
       gemm_nt: F32Kernels['gemmNT'];
     };
-    kernels = { gemmNN: exports.gemm_nn, gemmNT: exports.gemm_nt };
+    const fmaModule = module(`f32-fma${suffix}`, true);
+    const fma = fmaModule
+      ? (new WebAssembly.Instance(fmaModule, { env: { memory } }).exports as unknown as { gemm_panels: F32Kernels['gemmNN'] })
+      : null;
+    const gemmNN: F32Kernels['gemmNN'] = fma
+      ? (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) =>
+          (rows >= PANEL_ROWS ? fma.gemm_panels : plain.gemm_nn)(x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)
+      : plain.gemm_nn;
+    kernels = { gemmNN, gemmNT: plain.gemm_nt, fused: fma !== null };
     bound.set(memory, kernels);
   }
   return kernels;

@@ -1,0 +1,132 @@
+;; The prompt path of f32.wat's gemm_nn (more than 4 rows) with fused multiply-add: relaxed SIMD's
+;; f32x4.relaxed_madd, one instruction and one rounding where f32.wat needs a multiply and an add. Prompts are
+;; bound by arithmetic, and this measured ~1.3x faster (docs/performance-log.md, section 6). Relaxed SIMD is on
+;; in Electron; Node 20 needs --experimental-wasm-relaxed-simd (f32.ts sets it, and uses f32.wasm alone where
+;; this module does not validate). The results differ from f32.wat's by float32 rounding only.
+;;
+;;   gemm_panels: out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[i*ldw + j]    r < rows, j < n, i < k
+;; with bias 0 for none, strides counting floats, pointers as byte offsets; `panel` holds k * 8 floats.
+;; Each 8-column panel of w is copied into `panel`, then multiplied 4 rows at a time; the last n % 8 columns
+;; are done one at a time.
+;;
+;; Built with `node scripts/build-kernels.mjs` (wabt, relaxed SIMD enabled) into f32-fma.wasm beside this
+;; file, and into f32-fma.shared.wasm importing a shared memory (for the partner thread's arena):
+;; build: also shared
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; Pointer to row min(index, rows - 1) of a matrix with the given byte stride.
+  (func $row_at (param $base i32) (param $index i32) (param $rows i32) (param $stride i32) (result i32)
+    (i32.add (local.get $base)
+      (i32.mul (local.get $stride)
+        (select (local.get $index) (i32.sub (local.get $rows) (i32.const 1))
+          (i32.lt_u (local.get $index) (local.get $rows))))))
+
+  (func (export "gemm_panels") (param $x i32) (param $rows i32) (param $k i32) (param $ldx i32)
+        (param $w i32) (param $n i32) (param $ldw i32) (param $bias i32) (param $out i32) (param $ldo i32) (param $panel i32)
+    (local $r i32) (local $j i32) (local $end i32) (local $end8 i32) (local $left i32) (local $i i32) (local $f f32)
+    (local.set $ldx (i32.shl (local.get $ldx) (i32.const 2)))
+    (local.set $ldw (i32.shl (local.get $ldw) (i32.const 2)))
+    (local.set $ldo (i32.shl (local.get $ldo) (i32.const 2)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end8 (i32.and (local.get $end) (i32.const -32)))
+    (block $panels_done (loop $panels
+      (br_if $panels_done (i32.ge_u (local.get $j) (local.get $end8)))
+      (call $pack8 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel))
+      (local.set $r (i32.const 0))
+      (loop $blocks
+        (local.set $left (i32.sub (local.get $rows) (local.get $r)))
+        (call $tile4x8
+          (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $ldx)))
+          (select (local.get $left) (i32.const 4) (i32.lt_u (local.get $left) (i32.const 4)))
+          (local.get $k) (local.get $ldx) (local.get $panel)
+          (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
+          (i32.add (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $ldo))) (local.get $j)) (local.get $ldo))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br_if $blocks (i32.lt_u (local.get $r) (local.get $rows))))
+      (local.set $j (i32.add (local.get $j) (i32.const 32)))
+      (br $panels)))
+    ;; The last n % 8 columns, one output at a time.
+    (block $cols_done (loop $cols
+      (br_if $cols_done (i32.ge_u (local.get $j) (local.get $end)))
+      (local.set $r (i32.const 0))
+      (loop $each_row
+        (local.set $f
+          (if (result f32) (local.get $bias)
+            (then (f32.load (i32.add (local.get $bias) (local.get $j))))
+            (else (f32.const 0))))
+        (local.set $i (i32.const 0))
+        (loop $inner
+          (local.set $f (f32.add (local.get $f)
+            (f32.mul
+              (f32.load (i32.add (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $ldx))) (i32.shl (local.get $i) (i32.const 2))))
+              (f32.load (i32.add (i32.add (local.get $w) (local.get $j)) (i32.mul (local.get $i) (local.get $ldw)))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $inner (i32.lt_u (local.get $i) (local.get $k))))
+        (f32.store (i32.add (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $ldo))) (local.get $j)) (local.get $f))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br_if $each_row (i32.lt_u (local.get $r) (local.get $rows))))
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $cols))))
+
+  ;; panel[i*8 + c] = w[i*ldw + c] for c < 8: 8 columns of w, contiguous. ldw in bytes.
+  (func $pack8 (param $w i32) (param $k i32) (param $ldw i32) (param $panel i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
+    (loop $copy
+      (v128.store (local.get $panel) (v128.load (local.get $w)))
+      (v128.store offset=16 (local.get $panel) (v128.load offset=16 (local.get $w)))
+      (local.set $w (i32.add (local.get $w) (local.get $ldw)))
+      (local.set $panel (i32.add (local.get $panel) (i32.const 32)))
+      (br_if $copy (i32.lt_u (local.get $panel) (local.get $end)))))
+
+  ;; Up to 4 rows (nr) times a packed 8-column panel: out[r, 0..8) = bias[0..8) + x[r] . panel.
+  (func $tile4x8 (param $x i32) (param $nr i32) (param $k i32) (param $ldx i32) (param $panel i32)
+        (param $bias i32) (param $out i32) (param $ldo i32)
+    (local $x1 i32) (local $x2 i32) (local $x3 i32) (local $o1 i32) (local $o2 i32) (local $o3 i32)
+    (local $i i32) (local $kb i32) (local $p i32)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local $w0 v128) (local $w1 v128) (local $s v128)
+    (local.set $x1 (call $row_at (local.get $x) (i32.const 1) (local.get $nr) (local.get $ldx)))
+    (local.set $x2 (call $row_at (local.get $x) (i32.const 2) (local.get $nr) (local.get $ldx)))
+    (local.set $x3 (call $row_at (local.get $x) (i32.const 3) (local.get $nr) (local.get $ldx)))
+    (local.set $o1 (call $row_at (local.get $out) (i32.const 1) (local.get $nr) (local.get $ldo)))
+    (local.set $o2 (call $row_at (local.get $out) (i32.const 2) (local.get $nr) (local.get $ldo)))
+    (local.set $o3 (call $row_at (local.get $out) (i32.const 3) (local.get $nr) (local.get $ldo)))
+    (local.set $kb (i32.shl (local.get $k) (i32.const 2)))
+    (if (local.get $bias)
+      (then
+        (local.set $a00 (v128.load (local.get $bias)))
+        (local.set $a01 (v128.load offset=16 (local.get $bias)))))
+    (local.set $a10 (local.get $a00)) (local.set $a11 (local.get $a01))
+    (local.set $a20 (local.get $a00)) (local.set $a21 (local.get $a01))
+    (local.set $a30 (local.get $a00)) (local.set $a31 (local.get $a01))
+    (local.set $p (local.get $panel))
+    (loop $inner
+      (local.set $w0 (v128.load (local.get $p)))
+      (local.set $w1 (v128.load offset=16 (local.get $p)))
+      (local.set $s (v128.load32_splat (i32.add (local.get $x) (local.get $i))))
+      (local.set $a00 (f32x4.relaxed_madd (local.get $s) (local.get $w0) (local.get $a00)))
+      (local.set $a01 (f32x4.relaxed_madd (local.get $s) (local.get $w1) (local.get $a01)))
+      (local.set $s (v128.load32_splat (i32.add (local.get $x1) (local.get $i))))
+      (local.set $a10 (f32x4.relaxed_madd (local.get $s) (local.get $w0) (local.get $a10)))
+      (local.set $a11 (f32x4.relaxed_madd (local.get $s) (local.get $w1) (local.get $a11)))
+      (local.set $s (v128.load32_splat (i32.add (local.get $x2) (local.get $i))))
+      (local.set $a20 (f32x4.relaxed_madd (local.get $s) (local.get $w0) (local.get $a20)))
+      (local.set $a21 (f32x4.relaxed_madd (local.get $s) (local.get $w1) (local.get $a21)))
+      (local.set $s (v128.load32_splat (i32.add (local.get $x3) (local.get $i))))
+      (local.set $a30 (f32x4.relaxed_madd (local.get $s) (local.get $w0) (local.get $a30)))
+      (local.set $a31 (f32x4.relaxed_madd (local.get $s) (local.get $w1) (local.get $a31)))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br_if $inner (i32.lt_u (local.get $i) (local.get $kb))))
+    (v128.store (local.get $out) (local.get $a00))
+    (v128.store offset=16 (local.get $out) (local.get $a01))
+    (v128.store (local.get $o1) (local.get $a10))
+    (v128.store offset=16 (local.get $o1) (local.get $a11))
+    (v128.store (local.get $o2) (local.get $a20))
+    (v128.store offset=16 (local.get $o2) (local.get $a21))
+    (v128.store (local.get $o3) (local.get $a30))
+    (v128.store offset=16 (local.get $o3) (local.get $a31)))
+)
