@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { currentBackendMemory, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
-import { f32Kernels, f32ScratchFloats } from '../../worker/model/kernels/f32/f32.js';
+import { activateInPlace, f32Kernels, f32ScratchFloats } from '../../worker/model/kernels/f32/f32.js';
+import { geluTanhInPlace } from '../../worker/model/kernels/host-ops.js';
 
 await initBackend('wasm');
 const memory = currentBackendMemory()!;
@@ -182,5 +183,24 @@ test('matMulColumns multiplies a block of columns in place, as the whole product
     }
     assert.throws(() => memory.matMulColumns!(x, w, 40, 11, null), /columns 40\.\.50/);
     [x, w, bias, whole, part].forEach((t) => memory.free(t));
+  }
+});
+
+test('the SIMD GELU matches Math.tanh’s to ~1e-6, at the extremes too; odd lengths take the JavaScript loop', () => {
+  const values = [0, -0, 1e-30, -1e-30, 0.5, -0.5, 3, -3, 5.5, -5.5, 10, -10, 40, -40, 100, -100, 3e38, -3e38];
+  for (let i = 0; i < 2000; i++) values.push((i - 1000) / 97);
+  const whole = values.length - (values.length % 4);
+  for (const n of [whole, whole - 1]) {
+    const info = memory.alloc([n]);
+    memory.view(info).set(values.slice(0, n));
+    const want = Float32Array.from(values.slice(0, n));
+    geluTanhInPlace(want);
+    activateInPlace(memory, info, 'gelu_new');
+    const got = memory.view(info);
+    for (let i = 0; i < n; i++) {
+      const tolerance = n % 4 === 0 ? 2e-6 * Math.abs(want[i]) + 1e-12 : 0;
+      assert.ok(Math.abs(got[i] - want[i]) <= tolerance, `gelu(${values[i]}) = ${got[i]}, want ${want[i]} (n = ${n})`);
+    }
+    memory.free(info);
   }
 });

@@ -13,11 +13,10 @@ import {
   addLayerNormRows,
   decodeAttention,
   embedRows,
-  geluTanhInPlace,
   layerNormRows,
-  reluInPlace,
 } from './kernels/host-ops.js';
 import { attentionKernelsFit } from './kernels/attention/attention.js';
+import { activateInPlace } from './kernels/f32/f32.js';
 import { simdDecodeAttention } from './kernels/attention/decode-attention.js';
 import { promptAttention } from './kernels/prompt-attention.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
@@ -180,8 +179,7 @@ export class GPT2Decoder {
         } else {
           const hidden = matMul(h, w.cFc, w.cFc.bias);
           free(h);
-          if (this.config.activation === 'relu') reluInPlace(v(hidden));
-          else geluTanhInPlace(v(hidden));
+          activateInPlace(memory, hidden, this.config.activation === 'relu' ? 'relu' : 'gelu_new');
           pending = matMul(hidden, w.mlpProj, w.mlpProj.bias);
           free(hidden);
         }

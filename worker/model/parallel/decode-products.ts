@@ -23,7 +23,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import { f32ScratchFloats } from '../kernels/f32/f32.js';
+import { activateInPlace, f32ScratchFloats } from '../kernels/f32/f32.js';
 import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
 import { SharedArena } from './shared-arena.js';
@@ -105,6 +105,8 @@ interface MlpEntry {
   hidden: number;
   /** This thread's hidden units are [0, split). */
   split: number;
+  activation: Activation;
+  /** The activation on a plain array (the int8 path's hidden values). */
   activate: (x: Float32Array) => void;
   /** c_fc as the model holds it: this side multiplies its columns [0, split) in place where the backend can. */
   fc: tf.TensorInfo;
@@ -269,7 +271,7 @@ export class DecodeProducts {
     } else {
       const hidden = m.fcMine ? memory.matMul(x, m.fcMine, m.fcBiasMine, false) : memory.matMulColumns!(x, m.fc, 0, m.split, m.fcBiasMine);
       try {
-        m.activate(memory.view(hidden));
+        activateInPlace(memory, hidden, m.activation);
         ours = memory.matMul(hidden, m.projMine, m.projBias, false);
       } finally {
         memory.free(hidden);
@@ -421,6 +423,7 @@ function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: 
     width,
     hidden,
     split,
+    activation: m.activation,
     activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
     fc: m.fc,
     fcMine,

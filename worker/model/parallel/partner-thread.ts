@@ -61,7 +61,8 @@ async function start(): Promise<void> {
       return;
     }
     kernels.gemmNN(io.inputAt, rows, m.width, m.width, m.fcAt, m.hidden, m.hidden, m.fcBiasAt, io.hiddenAt, m.hidden, io.scratchAt);
-    activations[index](hidden);
+    if (m.activation === 'gelu_new' && hidden.length % 4 === 0) kernels.geluTanh(io.hiddenAt, hidden.length);
+    else activations[index](hidden);
     kernels.gemmNN(io.hiddenAt, rows, m.hidden, m.hidden, m.projAt, m.width, m.width, 0, io.outputAt, m.width, io.scratchAt);
   };
 

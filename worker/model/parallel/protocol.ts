@@ -60,7 +60,8 @@ export interface PartnerWorkerData {
   port: import('node:worker_threads').MessagePort;
 }
 
-export type Activation = 'gelu_new' | 'relu';
+export type { Activation } from '../kernels/f32/f32.js';
+import type { Activation } from '../kernels/f32/f32.js';
 
 /**
  * The partner's half of a GPT-2 MLP: the second half of its hidden units, i.e. columns of c_fc (with their
