@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../worker/backend.js';
 import { currentBackendMemory } from '../worker/model/kernels/backend-memory.js';
-import { f32Kernels } from '../worker/model/kernels/f32/f32.js';
+import { f32Kernels, f32ScratchFloats } from '../worker/model/kernels/f32/f32.js';
 
 await initBackend('wasm');
 const memory = currentBackendMemory()!;
@@ -35,7 +35,7 @@ function bench(label: string, R: number, k: number, n: number, nt: boolean): voi
   const bias = memory.alloc([n]);
   fill(x, 1); fill(w, 2); fill(bias, 3);
   const out = memory.alloc([1, R, n]);
-  const panel = memory.alloc([Math.max(8 * k, n)]);
+  const panel = memory.alloc([f32ScratchFloats(k, n)]);
   const useBias = !nt;
   const ref = xnnpack(x, w, useBias ? bias : null, nt);
   const ours = () =>

@@ -35,9 +35,9 @@ export interface F32Kernels {
   readonly fused: boolean;
 }
 
-/** Floats of scratch gemmNN needs: an 8-column panel of w (prompts), or a spare output row (2–4 rows). */
+/** Floats of scratch gemmNN needs: two 8-column panels of w (prompts), or a spare output row (2–4 rows). */
 export function f32ScratchFloats(k: number, n: number): number {
-  return Math.max(8 * k, n);
+  return Math.max(16 * k, n);
 }
 
 /** Rows from which gemmNN takes the panel path (the one with a fused variant). */

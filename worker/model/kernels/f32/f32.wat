@@ -37,7 +37,7 @@
           (i32.lt_u (local.get $index) (local.get $rows))))))
 
   ;; gemm_nn for at most 4 rows streams w row by row (the order it lies in memory); more rows go through
-  ;; 8-column panels of w copied into `panel` (k * 8 floats) and multiplied 4 rows at a time.
+  ;; 8-column panels of w copied into `panel` (k * 16 floats: two panels) and multiplied 4 rows at a time.
   (func (export "gemm_nn") (param $x i32) (param $rows i32) (param $k i32) (param $ldx i32)
         (param $w i32) (param $n i32) (param $ldw i32) (param $bias i32) (param $out i32) (param $ldo i32) (param $panel i32)
     (local $r i32) (local $j i32) (local $end8 i32) (local $left i32)
@@ -59,21 +59,27 @@
           (local.get $ldw) (local.get $bias) (local.get $out) (local.get $ldo) (local.get $panel))
         (return)))
     (local.set $end8 (i32.and (i32.shl (local.get $n) (i32.const 2)) (i32.const -32)))
+    ;; Two panels from each 64-byte line of w while both fit (one pass over the matrix's lines), then one.
     (block $panels_done (loop $panels
       (br_if $panels_done (i32.ge_u (local.get $j) (local.get $end8)))
-      (call $pack8 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel))
-      (local.set $r (i32.const 0))
-      (loop $blocks
-        (local.set $left (i32.sub (local.get $rows) (local.get $r)))
-        (call $panel_tile4x8
-          (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $ldx)))
-          (select (local.get $left) (i32.const 4) (i32.lt_u (local.get $left) (i32.const 4)))
-          (local.get $k) (local.get $ldx) (local.get $panel)
-          (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
-          (i32.add (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $ldo))) (local.get $j)) (local.get $ldo))
-        (local.set $r (i32.add (local.get $r) (i32.const 4)))
-        (br_if $blocks (i32.lt_u (local.get $r) (local.get $rows))))
-      (local.set $j (i32.add (local.get $j) (i32.const 32)))
+      (if (i32.le_u (i32.add (local.get $j) (i32.const 64)) (local.get $end8))
+        (then
+          (call $pack16 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel)
+            (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
+          (call $panel_rows (local.get $x) (local.get $rows) (local.get $k) (local.get $ldx) (local.get $panel)
+            (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
+            (i32.add (local.get $out) (local.get $j)) (local.get $ldo))
+          (call $panel_rows (local.get $x) (local.get $rows) (local.get $k) (local.get $ldx)
+            (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5)))
+            (select (i32.add (local.get $bias) (i32.add (local.get $j) (i32.const 32))) (i32.const 0) (local.get $bias))
+            (i32.add (local.get $out) (i32.add (local.get $j) (i32.const 32))) (local.get $ldo))
+          (local.set $j (i32.add (local.get $j) (i32.const 64))))
+        (else
+          (call $pack8 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel))
+          (call $panel_rows (local.get $x) (local.get $rows) (local.get $k) (local.get $ldx) (local.get $panel)
+            (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
+            (i32.add (local.get $out) (local.get $j)) (local.get $ldo))
+          (local.set $j (i32.add (local.get $j) (i32.const 32)))))
       (br $panels)))
     ;; The last n % 8 columns: read in place.
     (if (i32.lt_u (local.get $end8) (i32.shl (local.get $n) (i32.const 2)))
@@ -362,6 +368,34 @@
         (f32.add (f32.load (i32.add (local.get $out) (local.get $j))) (f32.mul (local.get $a) (f32.load (i32.add (local.get $w) (local.get $j))))))
       (local.set $j (i32.add (local.get $j) (i32.const 4)))
       (br $one))))
+
+  ;; All rows (4 at a time) times one packed 8-column panel; out and bias already point at its columns.
+  (func $panel_rows (param $x i32) (param $rows i32) (param $k i32) (param $ldx i32) (param $panel i32)
+        (param $bias i32) (param $out i32) (param $ldo i32)
+    (local $r i32) (local $left i32)
+    (loop $blocks
+      (local.set $left (i32.sub (local.get $rows) (local.get $r)))
+      (call $panel_tile4x8
+        (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $ldx)))
+        (select (local.get $left) (i32.const 4) (i32.lt_u (local.get $left) (i32.const 4)))
+        (local.get $k) (local.get $ldx) (local.get $panel) (local.get $bias)
+        (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $ldo))) (local.get $ldo))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br_if $blocks (i32.lt_u (local.get $r) (local.get $rows)))))
+
+  ;; Two 8-column panels (columns 0..8 into a, 8..16 into b) from 16 columns of w: whole 64-byte lines.
+  (func $pack16 (param $w i32) (param $k i32) (param $ldw i32) (param $a i32) (param $b i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 5))))
+    (loop $copy
+      (v128.store (local.get $a) (v128.load (local.get $w)))
+      (v128.store offset=16 (local.get $a) (v128.load offset=16 (local.get $w)))
+      (v128.store (local.get $b) (v128.load offset=32 (local.get $w)))
+      (v128.store offset=16 (local.get $b) (v128.load offset=48 (local.get $w)))
+      (local.set $w (i32.add (local.get $w) (local.get $ldw)))
+      (local.set $a (i32.add (local.get $a) (i32.const 32)))
+      (local.set $b (i32.add (local.get $b) (i32.const 32)))
+      (br_if $copy (i32.lt_u (local.get $a) (local.get $end)))))
 
   ;; panel[i*8 + c] = w[i*ldw + c] for c < 8: 8 columns of w, contiguous. ldw in bytes.
   (func $pack8 (param $w i32) (param $k i32) (param $ldw i32) (param $panel i32)
