@@ -335,6 +335,7 @@ interface MlpSplit {
 
 /** Rows per step the partner's input/output places may grow to; larger steps run on this thread alone. */
 const MAX_PARTNER_ROWS = 2048;
+/** A 32-bit WebAssembly memory holds at most 65,536 pages of 64 KiB; one page is kept in reserve. */
 const MAX_SHARED_BYTES = 65536 * 65536 - 65536;
 
 /**
