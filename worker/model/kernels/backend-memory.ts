@@ -1,10 +1,11 @@
 /**
- * Direct access to a TensorFlow.js backend's memory and its matrix kernel, below the engine.
+ * Direct access to a TensorFlow.js backend's memory and matrix products, below the engine.
  *
  * Why: a GPT-2 decode step is ~100 small operations around 49 matrix products; through the engine each costs
  * 15–50 µs of bookkeeping (tensor tracking, scopes, shape checks) — 30+ ms of a ~100 ms step (measured, see
- * docs/performance-log.md). Calling the backend's own `_FusedMatMul` kernel function and computing the small
- * operations on views of the backend's memory skips that. Only the backends whose memory we know how to read
+ * docs/performance-log.md). Multiplying straight on the backend's memory (on wasm with our kernels, f32/,
+ * elsewhere with the backend's own `_FusedMatMul` kernel function) and computing the small operations on
+ * views of that memory skips it. Only the backends whose memory we know how to read
  * are supported: WebAssembly (tensors live in the module's heap) and plain JavaScript (typed arrays). Others
  * (native TensorFlow, WebGL) take the tf-op path, which is fast there anyway.
  */
