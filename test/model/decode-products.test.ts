@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
@@ -144,6 +146,26 @@ test('no tensor or backend buffer is left behind per token, and dispose stops th
   cache.dispose();
   model.dispose();
   assert.equal(model.threads, 1, 'a disposed model no longer uses its partner');
+});
+
+test('a disposed model lets go of the memory it shared with its partner', async () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const model = createRandomModel(CONFIG, 19, { threads: 2 });
+  await model.threadsReady;
+  // Only a weak reference here: a strong one in this scope would keep the products alive itself.
+  const held = (() => {
+    const products = (model as unknown as { decoder: { products: object | null } }).decoder.products;
+    assert.ok(products, 'the model has its products');
+    return new WeakRef(products);
+  })();
+  model.dispose();
+  // The partner thread holds the shared memory too, until it has exited.
+  for (let i = 0; i < 50 && held.deref(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+  }
+  assert.equal(held.deref(), undefined, 'the products (and their shared memory) were collected');
 });
 
 test('a partner that dies mid-job costs one timeout, then the model goes on alone with the same numbers', async () => {

@@ -416,7 +416,10 @@ export class GPT2Model implements LanguageModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.decoder?.products?.dispose();
+    const products = this.decoder?.products ?? null;
+    // Dropped too: the partner's share lives in memory shared with its thread, freed once nothing holds it.
+    if (this.decoder) this.decoder.products = null;
+    products?.dispose();
     const seen = new Set<tf.Tensor>();
     for (const t of paramTensors(this.params)) {
       if (!seen.has(t)) t.dispose();
