@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { currentBackendMemory, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
 import { activateInPlace, f32Kernels, f32ScratchFloats } from '../../worker/model/kernels/f32/f32.js';
-import { geluTanhInPlace } from '../../worker/model/kernels/host-ops.js';
+import { causalSoftmaxRows, geluTanhInPlace } from '../../worker/model/kernels/host-ops.js';
 
 await initBackend('wasm');
 const memory = currentBackendMemory()!;
@@ -201,6 +201,26 @@ test('the SIMD GELU matches Math.tanh’s to ~1e-6, at the extremes too; odd len
       const tolerance = n % 4 === 0 ? 2e-6 * Math.abs(want[i]) + 1e-12 : 0;
       assert.ok(Math.abs(got[i] - want[i]) <= tolerance, `gelu(${values[i]}) = ${got[i]}, want ${want[i]} (n = ${n})`);
     }
+    memory.free(info);
+  }
+});
+
+test('the SIMD softmax of a row matches the JavaScript one, for any length and far-apart scores', () => {
+  for (const n of [1, 2, 3, 4, 5, 17, 300]) {
+    const scores = Array.from({ length: n }, (_, i) => (i % 7 === 3 ? -200 : Math.sin(i * 1.7) * 12 + (i === n - 1 ? 30 : 0)));
+    const info = memory.alloc([n]);
+    memory.view(info).set(scores);
+    f32Kernels(memory.heap!.memory).softmaxRow(memory.heap!.offset(info), n);
+    const want = Float32Array.from(scores);
+    causalSoftmaxRows(want, 1, n, n - 1, 1);
+    const got = memory.view(info);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      total += got[i];
+      // s − max is rounded to float32 here (float64 in JavaScript): ~3e-6 relative on weights of e^-35.
+      assert.ok(Math.abs(got[i] - want[i]) <= 5e-6 * want[i] + 1e-12, `n = ${n}, [${i}]: ${got[i]} vs ${want[i]}`);
+    }
+    assert.ok(Math.abs(total - 1) < 1e-5, `n = ${n}: the weights sum to ${total}`);
     memory.free(info);
   }
 });

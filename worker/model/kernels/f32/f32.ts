@@ -31,6 +31,8 @@ export interface F32Kernels {
   gemmNT(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number): void;
   /** GPT-2's GELU (tanh form) in place on n floats at byte offset `at`; n a multiple of 4. */
   geluTanh(at: number, n: number): void;
+  /** Softmax in place on one row of n scores at byte offset `at` (n ≥ 1). */
+  softmaxRow(at: number, n: number): void;
   /** Whether prompts use fused multiply–add (f32-fma.wat). */
   readonly fused: boolean;
 }
@@ -82,6 +84,7 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       gemm_nn: F32Kernels['gemmNN'];
       gemm_nt: F32Kernels['gemmNT'];
       gelu_tanh: F32Kernels['geluTanh'];
+      softmax_row: F32Kernels['softmaxRow'];
     };
     const fmaModule = module(`f32-fma${suffix}`, true);
     const fma = fmaModule
@@ -91,7 +94,7 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       ? (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) =>
           (rows >= PANEL_ROWS ? fma.gemm_panels : plain.gemm_nn)(x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)
       : plain.gemm_nn;
-    kernels = { gemmNN, gemmNT: plain.gemm_nt, geluTanh: plain.gelu_tanh, fused: fma !== null };
+    kernels = { gemmNN, gemmNT: plain.gemm_nt, geluTanh: plain.gelu_tanh, softmaxRow: plain.softmax_row, fused: fma !== null };
     bound.set(memory, kernels);
   }
   return kernels;

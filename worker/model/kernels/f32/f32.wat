@@ -17,6 +17,7 @@
 ;; (the same result written twice to one place) rather than branching.
 ;; gemm_nt (the output layer): dot products along w's rows, 4 outputs or 4 input rows at a time.
 ;; gelu_tanh: GPT-2's activation in place (it sits between the two products of every MLP).
+;; softmax_row: one row of a decode step's attention weights in place.
 ;;
 ;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into f32.wasm beside this file, and into
 ;; f32.shared.wasm importing a shared memory (for the partner thread's arena):
@@ -716,12 +717,92 @@
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $cols))))
 
+  ;; exp of 4 floats in [-87.3, 88.3] (Cephes' expf: 2^k times a degree-5 polynomial on the remainder, ~1e-7
+  ;; relative error): for GELU and the attention's softmax.
+  (func $exp4 (param $y v128) (result v128)
+    (local $k v128) (local $r v128) (local $e v128)
+    ;; exp(y) = 2^k * exp(r), k = round(y / ln 2), r = y - k ln 2 (ln 2 in two parts, as Cephes).
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $y) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+    (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $e (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $e
+      (f32x4.add
+        (f32x4.add (f32x4.mul (local.get $e) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+        (v128.const f32x4 1 1 1 1)))
+    ;; times 2^k: k + 127 in the exponent bits.
+    (local.set $e
+      (f32x4.mul (local.get $e)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+    (local.get $e))
+
+  ;; Softmax in place over one row of n attention scores (already scaled): exp(s - max) / sum, the
+  ;; exponentials from $exp4, the sum in float32. Replaces a JavaScript loop of Math.exp per score.
+  (func (export "softmax_row") (param $p i32) (param $n i32)
+    (local $end i32) (local $end4 i32) (local $q i32) (local $m v128) (local $mx f32) (local $sum v128) (local $total f32)
+    (local $e v128) (local $inv v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $p) (i32.and (i32.shl (local.get $n) (i32.const 2)) (i32.const -16))))
+    ;; The largest score.
+    (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $q (local.get $p))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $end4)))
+      (local.set $m (f32x4.max (local.get $m) (v128.load (local.get $q))))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $each)))
+    (local.set $mx
+      (f32.max
+        (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+        (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
+      (local.set $mx (f32.max (local.get $mx) (f32.load (local.get $q))))
+      (local.set $q (i32.add (local.get $q) (i32.const 4)))
+      (br $each)))
+    (local.set $m (f32x4.splat (local.get $mx)))
+    ;; exp(s - max), at most 1; below -87.3 it is 0 to float32's precision of the sum.
+    (local.set $q (local.get $p))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $end4)))
+      (local.set $e (call $exp4 (f32x4.max (f32x4.sub (v128.load (local.get $q)) (local.get $m)) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3))))
+      (v128.store (local.get $q) (local.get $e))
+      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $each)))
+    (local.set $total (call $hsum (local.get $sum)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
+      (local.set $e (call $exp4 (f32x4.splat (f32.max (f32.sub (f32.load (local.get $q)) (local.get $mx)) (f32.const -87.3)))))
+      (f32.store (local.get $q) (f32x4.extract_lane 0 (local.get $e)))
+      (local.set $total (f32.add (local.get $total) (f32x4.extract_lane 0 (local.get $e))))
+      (local.set $q (i32.add (local.get $q) (i32.const 4)))
+      (br $each)))
+    ;; Divided by the sum.
+    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $total))))
+    (local.set $q (local.get $p))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $end4)))
+      (v128.store (local.get $q) (f32x4.mul (v128.load (local.get $q)) (local.get $inv)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $each)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
+      (f32.store (local.get $q) (f32.mul (f32.load (local.get $q)) (f32x4.extract_lane 0 (local.get $inv))))
+      (local.set $q (i32.add (local.get $q) (i32.const 4)))
+      (br $each))))
+
   ;; GPT-2's GELU in place over n floats (n a multiple of 4): x * 0.5 * (1 + tanh(u)), u = sqrt(2/pi) *
   ;; (x + 0.044715 x^3), computed as x / (1 + exp(-2u)) (the same function). exp is Cephes' expf: 2^k times a
   ;; degree-5 polynomial on the remainder, ~1e-7 relative error; in JavaScript, Math.tanh costs ~40 ns a value,
   ;; a tenth of a 128-token prompt's time on one core.
   (func (export "gelu_tanh") (param $p i32) (param $n i32)
-    (local $end i32) (local $x v128) (local $y v128) (local $k v128) (local $r v128) (local $e v128) (local $big v128)
+    (local $end i32) (local $x v128) (local $y v128) (local $e v128) (local $big v128)
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
     (block $done (loop $each
       (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
@@ -735,24 +816,7 @@
       ;; Where exp(y) overflows, x is a huge negative number and the result is -0 (x / inf); set below.
       (local.set $big (f32x4.gt (local.get $y) (v128.const f32x4 88.3 88.3 88.3 88.3)))
       (local.set $y (f32x4.min (f32x4.max (local.get $y) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)) (v128.const f32x4 88.3 88.3 88.3 88.3)))
-      ;; exp(y) = 2^k * exp(r), k = round(y / ln 2), r = y - k ln 2 (ln 2 in two parts, as Cephes).
-      (local.set $k (f32x4.nearest (f32x4.mul (local.get $y) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
-      (local.set $r (f32x4.sub (local.get $y) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
-      (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
-      (local.set $e (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
-      (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
-      (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
-      (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
-      (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
-      (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
-      (local.set $e
-        (f32x4.add
-          (f32x4.add (f32x4.mul (local.get $e) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
-          (v128.const f32x4 1 1 1 1)))
-      ;; times 2^k: k + 127 in the exponent bits.
-      (local.set $e
-        (f32x4.mul (local.get $e)
-          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+      (local.set $e (call $exp4 (local.get $y)))
       (v128.store (local.get $p)
         (v128.bitselect
           (v128.and (local.get $x) (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))
