@@ -10,6 +10,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory } from './backend-memory.js';
 import { causalSoftmaxRows, writeNewKeysValues, type DecodeAttentionShape } from './host-ops.js';
+import { f32Kernels } from './f32/f32.js';
 
 /**
  * qkv [batch·time, 3·C] as c_attn makes it; keys/values the cache buffers [batch, n_head, capacity, head_dim]
@@ -39,7 +40,7 @@ export function promptAttention(
         }
         const head = (b * nHead + h) * capacity * D;
         const scores = product(memory, q, keys, head, [1, positions, D], true);
-        causalSoftmaxRows(memory.view(scores), T, positions, position, scale);
+        causalSoftmax(memory, scores, T, positions, position, scale);
         let mixed: tf.TensorInfo;
         try {
           mixed = product(memory, scores, values, head, [1, positions, D], false);
@@ -53,6 +54,25 @@ export function promptAttention(
     }
   } finally {
     memory.free(q);
+  }
+}
+
+/**
+ * causalSoftmaxRows (host-ops.ts) on scores in backend memory: each row's seen positions through the SIMD
+ * softmax where the memory is a wasm heap, the rest of the row zeroed.
+ */
+function causalSoftmax(memory: BackendMemory, scores: tf.TensorInfo, time: number, positions: number, position: number, scale: number): void {
+  if (!memory.heap) {
+    causalSoftmaxRows(memory.view(scores), time, positions, position, scale);
+    return;
+  }
+  const { softmaxRow } = f32Kernels(memory.heap.memory);
+  const at = memory.heap.offset(scores);
+  const view = memory.view(scores);
+  for (let t = 0; t < time; t++) {
+    const seen = position + t + 1;
+    softmaxRow(at + t * positions * 4, seen, scale);
+    view.fill(0, t * positions + seen, (t + 1) * positions);
   }
 }
 

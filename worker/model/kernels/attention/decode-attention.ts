@@ -38,7 +38,7 @@ export function simdDecodeAttention(
       for (let t = 0; t < time; t++) {
         const n = position + t + 1;
         kernels.scores(qkvAt + ((b * time + t) * 3 * C + h * D) * 4, keysAt + head, n, D, scale, scoresAt);
-        softmaxRow(scoresAt, n); // one row that sees all n positions; scaled already
+        softmaxRow(scoresAt, n, 1); // one row that sees all n positions; scaled already
         kernels.mix(scoresAt, valuesAt + head, n, D, outAt + ((b * time + t) * C + h * D) * 4);
       }
     }

@@ -31,8 +31,8 @@ export interface F32Kernels {
   gemmNT(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number): void;
   /** GPT-2's GELU (tanh form) in place on n floats at byte offset `at`; n a multiple of 4. */
   geluTanh(at: number, n: number): void;
-  /** Softmax in place on one row of n scores at byte offset `at` (n ≥ 1). */
-  softmaxRow(at: number, n: number): void;
+  /** Softmax in place on one row of n scores at byte offset `at`, each times `scale` (> 0) first; n ≥ 1. */
+  softmaxRow(at: number, n: number, scale: number): void;
   /** Whether prompts use fused multiply–add (f32-fma.wat). */
   readonly fused: boolean;
 }

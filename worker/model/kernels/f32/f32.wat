@@ -741,11 +741,11 @@
         (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
     (local.get $e))
 
-  ;; Softmax in place over one row of n attention scores (already scaled): exp(s - max) / sum, the
-  ;; exponentials from $exp4, the sum in float32. Replaces a JavaScript loop of Math.exp per score.
-  (func (export "softmax_row") (param $p i32) (param $n i32)
+  ;; Softmax in place over one row of n attention scores, scaled by `scale` (> 0) first: exp(scale s - max) / sum,
+  ;; the exponentials from $exp4, the sum in float32. Replaces a JavaScript loop of Math.exp per score.
+  (func (export "softmax_row") (param $p i32) (param $n i32) (param $scale f32)
     (local $end i32) (local $end4 i32) (local $q i32) (local $m v128) (local $mx f32) (local $sum v128) (local $total f32)
-    (local $e v128) (local $inv v128)
+    (local $e v128) (local $inv v128) (local $sc v128)
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $end4 (i32.add (local.get $p) (i32.and (i32.shl (local.get $n) (i32.const 2)) (i32.const -16))))
     ;; The largest score.
@@ -765,12 +765,14 @@
       (local.set $mx (f32.max (local.get $mx) (f32.load (local.get $q))))
       (local.set $q (i32.add (local.get $q) (i32.const 4)))
       (br $each)))
+    (local.set $mx (f32.mul (local.get $mx) (local.get $scale)))
     (local.set $m (f32x4.splat (local.get $mx)))
+    (local.set $sc (f32x4.splat (local.get $scale)))
     ;; exp(s - max), at most 1; below -87.3 it is 0 to float32's precision of the sum.
     (local.set $q (local.get $p))
     (block $done (loop $each
       (br_if $done (i32.ge_u (local.get $q) (local.get $end4)))
-      (local.set $e (call $exp4 (f32x4.max (f32x4.sub (v128.load (local.get $q)) (local.get $m)) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3))))
+      (local.set $e (call $exp4 (f32x4.max (f32x4.sub (f32x4.mul (v128.load (local.get $q)) (local.get $sc)) (local.get $m)) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3))))
       (v128.store (local.get $q) (local.get $e))
       (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
       (local.set $q (i32.add (local.get $q) (i32.const 16)))
@@ -778,7 +780,7 @@
     (local.set $total (call $hsum (local.get $sum)))
     (block $done (loop $each
       (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
-      (local.set $e (call $exp4 (f32x4.splat (f32.max (f32.sub (f32.load (local.get $q)) (local.get $mx)) (f32.const -87.3)))))
+      (local.set $e (call $exp4 (f32x4.splat (f32.max (f32.sub (f32.mul (f32.load (local.get $q)) (local.get $scale)) (local.get $mx)) (f32.const -87.3)))))
       (f32.store (local.get $q) (f32x4.extract_lane 0 (local.get $e)))
       (local.set $total (f32.add (local.get $total) (f32x4.extract_lane 0 (local.get $e))))
       (local.set $q (i32.add (local.get $q) (i32.const 4)))
