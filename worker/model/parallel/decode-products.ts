@@ -392,7 +392,7 @@ async function startPartner(
     const theirs = hidden - split;
     const fcAt = arena.reserve(width * theirs)!;
     const [all, fc] = [memory.view(m.fc), arena.f32(fcAt, width * theirs)];
-    for (let r = 0; r < width; r++) fc.set(all.subarray(r * hidden + split, (r + 1) * hidden), r * theirs);
+    copyColumns(all, width, hidden, split, theirs, fc);
     return {
       width,
       hidden: theirs,
@@ -414,7 +414,7 @@ function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: 
   if (fcCopied) {
     fcMine = memory.alloc([1, width, split]);
     const [all, mine] = [memory.view(m.fc), memory.view(fcMine)];
-    for (let r = 0; r < width; r++) mine.set(all.subarray(r * hidden, r * hidden + split), r * split);
+    copyColumns(all, width, hidden, 0, split, mine);
   } else if (!inPlace) {
     fcMine = memory.alias(m.fc, 0, [1, width, hidden]);
   }
@@ -436,16 +436,16 @@ function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: 
     q8proj: null,
   };
   if (q8) {
-    entry.q8fc = q8.place(fcMine ? memory.view(fcMine) : columns(memory.view(m.fc), width, hidden, split), width, split, 'in-out', memory.view(fcBiasMine));
+    const fcColumns = fcMine ? memory.view(fcMine) : copyColumns(memory.view(m.fc), width, hidden, 0, split, new Float32Array(width * split));
+    entry.q8fc = q8.place(fcColumns, width, split, 'in-out', memory.view(fcBiasMine));
     entry.q8proj = q8.place(memory.view(projMine), split, width, 'in-out', memory.view(m.projBias));
   }
   return entry;
 }
 
-/** Columns [0, count) of a row-major [rows, cols] matrix, as a contiguous copy. */
-function columns(all: Float32Array, rows: number, cols: number, count: number): Float32Array {
-  const out = new Float32Array(rows * count);
-  for (let r = 0; r < rows; r++) out.set(all.subarray(r * cols, r * cols + count), r * count);
+/** Columns [from, from + count) of a row-major [rows, cols] matrix into `out`, contiguous; returns `out`. */
+function copyColumns(all: Float32Array, rows: number, cols: number, from: number, count: number, out: Float32Array): Float32Array {
+  for (let r = 0; r < rows; r++) out.set(all.subarray(r * cols + from, r * cols + from + count), r * count);
   return out;
 }
 

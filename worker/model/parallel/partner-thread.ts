@@ -6,8 +6,7 @@
  * kernels. After start-up it never returns to its event loop: it sleeps in Atomics.wait between jobs.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { f32Kernels } from '../kernels/f32/f32.js';
-import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
+import { activateAt, f32Kernels } from '../kernels/f32/f32.js';
 import { Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
 import { Job, Slot, State, type PartnerCommand, type PartnerIo, type PartnerReport, type PartnerWorkerData } from './protocol.js';
 
@@ -39,7 +38,6 @@ async function start(): Promise<void> {
         }
       : null,
   );
-  const activations = mlps.map((m) => (m.activation === 'relu' ? reluInPlace : geluTanhInPlace));
   report({ type: 'ready' });
 
   const runJob = (kind: number, index: number, rows: number) => {
@@ -52,17 +50,17 @@ async function start(): Promise<void> {
       return;
     }
     const m = mlps[index];
-    const hidden = f32(io.hiddenAt, rows * m.hidden);
+    const hiddenSize = rows * m.hidden;
     if (kind === Job.mlpFast) {
+      const hidden = f32(io.hiddenAt, hiddenSize);
       const blocks = q8Mlps[index]!;
       q8!.run(blocks.fc, f32(io.inputAt, rows * m.width), rows, hidden);
-      activations[index](hidden);
+      activateAt(memory, io.hiddenAt, hiddenSize, m.activation);
       q8!.run(blocks.proj, hidden, rows, f32(io.outputAt, rows * m.width));
       return;
     }
     kernels.gemmNN(io.inputAt, rows, m.width, m.width, m.fcAt, m.hidden, m.hidden, m.fcBiasAt, io.hiddenAt, m.hidden, io.scratchAt);
-    if (m.activation === 'gelu_new' && hidden.length % 4 === 0) kernels.geluTanh(io.hiddenAt, hidden.length);
-    else activations[index](hidden);
+    activateAt(memory, io.hiddenAt, hiddenSize, m.activation);
     kernels.gemmNN(io.hiddenAt, rows, m.hidden, m.hidden, m.projAt, m.width, m.width, 0, io.outputAt, m.width, io.scratchAt);
   };
 

@@ -60,8 +60,9 @@ export interface PartnerWorkerData {
   port: import('node:worker_threads').MessagePort;
 }
 
-export type { Activation } from '../kernels/f32/f32.js';
 import type { Activation } from '../kernels/f32/f32.js';
+
+export type { Activation };
 
 /**
  * The partner's half of a GPT-2 MLP: the second half of its hidden units, i.e. columns of c_fc (with their
