@@ -16,7 +16,7 @@ import {
   layerNormRows,
 } from './kernels/host-ops.js';
 import { attentionKernelsFit } from './kernels/attention/attention.js';
-import { activateInPlace } from './kernels/f32/f32.js';
+import { activateInPlace, type Activation } from './kernels/f32/f32.js';
 import { simdDecodeAttention } from './kernels/attention/decode-attention.js';
 import { promptAttention } from './kernels/prompt-attention.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
@@ -53,6 +53,7 @@ export class GPT2Decoder {
   private readonly linears: { cAttn: Linear3d; attnProj: Linear3d; cFc: Linear3d; mlpProj: Linear3d }[];
   private readonly lmHead: { weight: tf.TensorInfo; transposed: boolean; index: number };
   private scratch = new Float64Array(0);
+  private readonly activation: Activation;
   private readonly tensors: tf.Tensor[];
   /** Set while a second thread shares the matrix products (parallel/split-products.ts). */
   products: DecodeProducts | null = null;
@@ -62,6 +63,7 @@ export class GPT2Decoder {
     private readonly config: GPT2Config,
   ) {
     this.tensors = paramTensors(params);
+    this.activation = config.activation === 'relu' ? 'relu' : 'gelu_new';
     let index = 0;
     const as3d = (l: LinearParams, split = true): Linear3d => ({
       weight: reshaped(l.weight, [1, ...l.weight.shape]),
@@ -85,7 +87,6 @@ export class GPT2Decoder {
    */
   splitWork(): { products: SplitWeight[]; mlps: SplitMlp[] } {
     const linears = this.linears.flatMap((l) => [l.cAttn, l.attnProj]);
-    const activation = this.config.activation === 'relu' ? 'relu' : 'gelu_new';
     return {
       products: [
         ...linears.map((l) => ({ weight: l.weight, transposed: false, hasBias: true })),
@@ -96,7 +97,7 @@ export class GPT2Decoder {
         fcBias: mlp.cFc.bias,
         proj: mlp.cProj.weight,
         projBias: mlp.cProj.bias,
-        activation,
+        activation: this.activation,
       })),
     };
   }
@@ -179,7 +180,7 @@ export class GPT2Decoder {
         } else {
           const hidden = matMul(h, w.cFc, w.cFc.bias);
           free(h);
-          activateInPlace(memory, hidden, this.config.activation === 'relu' ? 'relu' : 'gelu_new');
+          activateInPlace(memory, hidden, this.activation);
           pending = matMul(hidden, w.mlpProj, w.mlpProj.bias);
           free(hidden);
         }
