@@ -40,7 +40,7 @@ function bench(label: string, R: number, k: number, n: number, nt: boolean): voi
   const ref = xnnpack(x, w, useBias ? bias : null, nt);
   const ours = () =>
     nt
-      ? kernels.gemmNT(heap.offset(x), R, k, k, heap.offset(w), n, k, 0, heap.offset(out), n)
+      ? kernels.gemmNT(heap.offset(x), R, k, k, heap.offset(w), n, k, 0, heap.offset(out), n, heap.offset(panel))
       : kernels.gemmNN(heap.offset(x), R, k, k, heap.offset(w), n, n, useBias ? heap.offset(bias) : 0, heap.offset(out), n, heap.offset(panel));
   ours();
   const a = memory.view(ref), b = memory.view(out);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { decodePath } from '../../worker/model/decode.js';
-import { GPT2Model } from '../../worker/model/gpt2.js';
+import { GPT2Model, gpt2Forward } from '../../worker/model/gpt2.js';
 import { completeGPT2Config } from '../../worker/model/config.js';
 import { randomWeights } from '../../worker/model/random.js';
 import type { GPT2Config } from '../../worker/model/types.js';
@@ -22,18 +22,23 @@ after(useWasm);
  * A random GPT-2 whose activations are far from trivial: GPT-2's initialisation (std 0.02, zero biases, unit
  * LayerNorm) leaves attention almost uniform, which would hide a wrong scale or a missing bias.
  */
-function createRandomModel(config: Partial<GPT2Config>, seed: number): GPT2Model {
+function createRandomModel(config: Partial<GPT2Config> & { tieWordEmbeddings?: boolean }, seed: number): GPT2Model {
   const full = completeGPT2Config(config);
   const weights = randomWeights(full, seed);
   let state = seed;
   const noise = () => ((state = (state * 48271) % 2147483647) / 2147483647) * 2 - 1;
-  const params = paramsFromWeights(full, (name) => {
-    const data = weights[name].data as Float32Array;
-    if (/ln_\w+\.weight$/.test(name)) data.forEach((_, i) => (data[i] = 1 + 0.5 * noise()));
-    else if (name.endsWith('.bias')) data.forEach((_, i) => (data[i] = 0.3 * noise()));
-    else data.forEach((x, i) => (data[i] = x * 15));
-    return data;
-  });
+  const params = paramsFromWeights(
+    full,
+    (name) => {
+      const data = weights[name].data as Float32Array;
+      if (/ln_\w+\.weight$/.test(name)) data.forEach((_, i) => (data[i] = 1 + 0.5 * noise()));
+      else if (name.endsWith('.bias')) data.forEach((_, i) => (data[i] = 0.3 * noise()));
+      else data.forEach((x, i) => (data[i] = x * 15));
+      return data;
+    },
+    // An untied output layer of its own: wte's numbers reversed, so that it differs from wte.
+    full.tieWordEmbeddings ? undefined : () => weights['wte.weight'].data.slice().reverse() as Float32Array,
+  );
   return new GPT2Model(full, params);
 }
 
@@ -108,13 +113,34 @@ test('ReLU, attention scaled by 1/layer and an unscaled variant decode exactly t
   model.dispose();
 });
 
-test('an output layer tied to wte without its transposed copy decodes exactly', () => {
+test('an output layer tied to wte decodes exactly without a transposed copy, and with one', () => {
   const model = createRandomModel(small, 5);
-  const { lmHead, ...rest } = model.params;
-  const tied = new GPT2Model(model.config, rest);
-  assert.ok(lmHead);
-  checkDecodeMatches(tied, 6);
-  model.dispose(); // frees the shared tensors; `tied` is dropped without its own dispose
+  assert.equal(model.params.lmHead, undefined, 'our kernels read wte transposed in place');
+  checkDecodeMatches(model, 6);
+  const copied = new GPT2Model(model.config, { ...model.params, lmHead: tf.transpose(model.params.wte) as tf.Tensor2D });
+  checkDecodeMatches(copied, 6);
+  copied.params.lmHead!.dispose();
+  model.dispose(); // frees the shared tensors; `copied` is dropped without its own dispose
+});
+
+test('the tf-op pass multiplies a tied output layer through our kernel, with tf.matMul’s numbers', async () => {
+  const model = createRandomModel(small, 7);
+  const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
+  const run = (inference: boolean) =>
+    tf.tidy(() => gpt2Forward(model.params, model.config, ids, null, { allPositions: true, inference }).logits.dataSync().slice() as Float32Array);
+  assert.ok(maxAbsDiff(run(true), run(false)) < SAME);
+  const products = async (inference: boolean) =>
+    (await tf.profile(() => void run(inference))).kernels.filter((k) => /MatMul/.test(k.name)).length;
+  assert.equal(await products(true), (await products(false)) - 1, 'the output layer is not an engine kernel for inference');
+  ids.dispose();
+  model.dispose();
+});
+
+test('an untied output layer (its own lm_head) decodes exactly', () => {
+  const model = createRandomModel({ ...small, tieWordEmbeddings: false }, 6);
+  assert.ok(model.params.lmHead);
+  checkDecodeMatches(model, 6);
+  model.dispose();
 });
 
 test('a few tokens after a cached prefix (typing) equal the tf-op pass, every position or the last', () => {

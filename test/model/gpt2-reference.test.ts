@@ -159,7 +159,7 @@ for (const [label, dir] of [
   });
 }
 
+/** wte, wpe, 12 per block, ln_f's 2, and the output layer where it is a tensor of its own. */
 function countParams(model: GPT2Model): number {
-  const c = model.config;
-  return 2 + c.nLayer * 12 + 2 + 1;
+  return 2 + model.config.nLayer * 12 + 2 + (model.params.lmHead ? 1 : 0);
 }

@@ -31,10 +31,11 @@ const modelForConfig = () => createRandomModel(config, 3);
 test('the embedding gradient (wasm-safe lookup) matches finite differences, repeated ids summed', () => {
   const model = modelForConfig();
   const probe = tf.randomNormal([1, 4, config.vocabSize], 0, 1, 'float32', 5);
-  const { wte, lmHead } = model.params;
-  assert.ok(lmHead, 'the inference params carry a separate output layer, so wte is only the input embedding');
+  const { wte } = model.params;
+  // A separate output layer, so that wte is only the input embedding here.
+  const lmHead = tf.transpose(wte) as tf.Tensor2D;
 
-  const gradient = tf.grad((table: tf.Tensor) => loss({ ...model.params, wte: table as tf.Tensor2D }, probe))(wte);
+  const gradient = tf.grad((table: tf.Tensor) => loss({ ...model.params, wte: table as tf.Tensor2D, lmHead }, probe))(wte);
   const g = gradient.arraySync() as number[][];
   assert.ok(g[0].every((v) => v === 0), 'an unused token gets no gradient');
   assert.ok(g[4].some((v) => Math.abs(v) > 1e-3), 'a used token gets one');
@@ -44,22 +45,22 @@ test('the embedding gradient (wasm-safe lookup) matches finite differences, repe
     tf.tidy(() => {
       const changed = values.map((r) => [...r]);
       changed[row][col] += delta;
-      return loss({ ...model.params, wte: tf.tensor2d(changed) }, probe).dataSync()[0];
+      return loss({ ...model.params, wte: tf.tensor2d(changed), lmHead }, probe).dataSync()[0];
     });
   const eps = 1e-2;
   for (const [row, col] of [[4, 0], [4, 5], [9, 2], [1, 7]]) {
     const numeric = (lossWith(row, col, eps) - lossWith(row, col, -eps)) / (2 * eps);
     assert.ok(Math.abs(numeric - g[row][col]) < 2e-3 + 0.02 * Math.abs(numeric), `wte[${row}][${col}]: ${g[row][col]} vs ${numeric}`);
   }
-  gradient.dispose();
-  probe.dispose();
+  tf.dispose([gradient, probe, lmHead]);
   model.dispose();
 });
 
 test('gradients reach every parameter with a tied output layer, and LoRA adapters train', () => {
   const model = modelForConfig();
   const probe = tf.randomNormal([1, 4, config.vocabSize], 0, 1, 'float32', 6);
-  const { lmHead: _untied, ...tied } = model.params;
+  const tied = model.params;
+  assert.equal(tied.lmHead, undefined, 'a tied output layer is wte itself: no transposed copy where our kernels multiply');
   const cAttn = tied.blocks[0].attn.cAttn;
   const a = tf.randomNormal([8, 2], 0, 0.5, 'float32', 7) as tf.Tensor2D;
   const zeroB = tf.zeros([2, 24]) as tf.Tensor2D;

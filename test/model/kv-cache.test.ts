@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT2Model } from '../../worker/model/gpt2.js';
+import type { GPT2KvCache } from '../../worker/model/kv-cache.js';
 import { createRandomModel } from '../../worker/model/random.js';
 import type { KvCache } from '../../worker/model/types.js';
 import { maxAbsDiff, useWasm } from './helpers.js';
@@ -154,6 +155,33 @@ test('growing past n_positions is a RangeError and leaves the cache as it was', 
   assert.equal(cache.length, 24);
   assert.throws(() => model.forward([[1]], cache), RangeError);
   cache.dispose();
+});
+
+test('a cache made for the positions expected does not grow up to them (no copy), gives the same logits, and grows past them', () => {
+  const roomy = createRandomModel({ vocabSize: 101, nPositions: 128, nEmbd: 16, nLayer: 2, nHead: 2 }, 3);
+  const hinted = roomy.createCache(1, 70);
+  const plain = roomy.createCache(1);
+  const step = (cache: GPT2KvCache, tokens: number[]) => {
+    const logits = roomy.forward([tokens], cache);
+    const data = logits.dataSync() as Float32Array;
+    logits.dispose();
+    return data;
+  };
+  step(hinted, promptA);
+  step(plain, promptA);
+  assert.equal(hinted.capacity, 70);
+  const buffers = hinted.buffers();
+  for (let t = hinted.length; t < 70; t++) {
+    const token = (t * 13) % 101;
+    assert.ok(maxAbsDiff(step(hinted, [token]), step(plain, [token])) < SAME);
+  }
+  assert.equal(hinted.buffers(), buffers, 'the same buffers all along');
+  step(hinted, [1]);
+  assert.equal(hinted.capacity, 128, 'past them it doubles, up to n_positions');
+  assert.throws(() => roomy.createCache(1, -1), /positions must be a non-negative integer/);
+  hinted.dispose();
+  plain.dispose();
+  roomy.dispose();
 });
 
 test('bad input is refused with a clear error', () => {

@@ -142,7 +142,8 @@ export async function generate(
   }
 
   const decoder = new StepDecoder(model, resolved, sequences, vocabSize, onToken);
-  let cache: KvCache = model.createCache(1);
+  // Room for every token asked for, up front: no copy of the caches to grow them while decoding.
+  let cache: KvCache = model.createCache(1, kept.length + resolved.maxNewTokens);
   try {
     const prefillStart = now();
     let logits = await readLogits(model.forward([kept], cache), 1, vocabSize);

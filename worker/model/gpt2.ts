@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attendBatched, attendHeadByHead } from './attention.js';
 import { GPT2Decoder, decodePath, decodeUnsupportedReason } from './decode.js';
-import { currentBackendMemory } from './kernels/backend-memory.js';
+import { currentBackendMemory, reshaped } from './kernels/backend-memory.js';
 import { GPT2KvCache } from './kv-cache.js';
 import { DecodeProducts, int8UnsupportedReason, wantedPrecision, wantedThreads, type Precision } from './parallel/decode-products.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from './types.js';
@@ -63,10 +63,11 @@ export interface LayerKv {
 
 export interface GPT2ForwardOptions extends ForwardOptions {
   /**
-   * Run attention over long inputs head by head (attention.ts): several times faster on wasm, but without a
-   * gradient. For inference only; GPT2Model sets it.
+   * For inference only (no gradient), GPT2Model sets it: attention over long inputs runs head by head
+   * (attention.ts), and a tied output layer goes through our kernel on wasm (tiedOutput): several times
+   * faster there.
    */
-  fastAttention?: boolean;
+  inference?: boolean;
 }
 
 export interface GPT2ForwardResult {
@@ -157,7 +158,7 @@ function attention(
   batch: number,
   time: number,
   past: LayerKv | null,
-  fastAttention: boolean,
+  inference: boolean,
 ): { y: tf.Tensor2D; present: LayerKv } {
   const [q, k, v] = tf.split(linear(x, p.cAttn), 3, 1) as tf.Tensor2D[];
   const query = splitHeads(q, batch, time, config.nHead);
@@ -171,7 +172,7 @@ function attention(
   if (config.scaleAttnByInverseLayerIdx) scale /= layerIndex + 1;
   const positions = key.shape[2];
   const mask = time > 1 ? causalMask(time, positions) : null;
-  const attend = fastAttention && time * positions >= HEAD_BY_HEAD_MIN_PAIRS ? attendHeadByHead : attendBatched;
+  const attend = inference && time * positions >= HEAD_BY_HEAD_MIN_PAIRS ? attendHeadByHead : attendBatched;
   const y = attend(query, key, value, scale, mask);
   return { y: linear(mergeHeads(y), p.cProj), present: { key, value } };
 }
@@ -184,10 +185,10 @@ function block(
   batch: number,
   time: number,
   past: LayerKv | null,
-  fastAttention: boolean,
+  inference: boolean,
 ): { x: tf.Tensor2D; present: LayerKv } {
   const eps = config.layerNormEpsilon;
-  const { y, present } = attention(layerNorm(x, p.ln1, eps), p.attn, config, layerIndex, batch, time, past, fastAttention);
+  const { y, present } = attention(layerNorm(x, p.ln1, eps), p.attn, config, layerIndex, batch, time, past, inference);
   const h = tf.add(x, y) as tf.Tensor2D;
   const m = linear(activate(linear(layerNorm(h, p.ln2, eps), p.mlp.cFc), config.activation), p.mlp.cProj);
   return { x: tf.add(h, m) as tf.Tensor2D, present };
@@ -215,7 +216,7 @@ export function gpt2Forward(
 
   const presents: LayerKv[] = [];
   params.blocks.forEach((p, i) => {
-    const out = block(x, p, config, i, batch, time, past ? past[i] : null, options.fastAttention ?? false);
+    const out = block(x, p, config, i, batch, time, past ? past[i] : null, options.inference ?? false);
     x = out.x;
     presents.push(out.present);
   });
@@ -224,11 +225,33 @@ export function gpt2Forward(
     x = tf.reshape(tf.slice(tf.reshape(x, [batch, time, config.nEmbd]), [0, time - 1, 0], [batch, 1, config.nEmbd]), [batch, config.nEmbd]);
   }
   const h = layerNorm(x, params.lnF, config.layerNormEpsilon);
-  const logits = params.lmHead ? tf.matMul(h, params.lmHead) : tf.matMul(h, params.wte, false, true);
+  const logits = params.lmHead ? tf.matMul(h, params.lmHead) : tiedOutput(h, params.wte, options.inference ?? false);
   return {
     logits: options.allPositions ? tf.reshape(logits, [batch, time, config.vocabSize]) : logits,
     presents,
   };
+}
+
+/**
+ * h · wteᵀ, the tied output layer. For inference on wasm through our kernel, which reads wte in place as fast
+ * as an untransposed matrix; tfjs's own kernel (XNNPACK) takes a transposed operand ~8× slower (measured
+ * 170 against 20 ms a row on GPT-2 small's), and is left to gradients and other backends.
+ */
+function tiedOutput(h: tf.Tensor2D, wte: tf.Tensor2D, inference: boolean): tf.Tensor2D {
+  const memory = inference ? currentBackendMemory() : null;
+  if (!memory?.transposedInPlace || !memory.holds(h) || !memory.holds(wte)) return tf.matMul(h, wte, false, true);
+  const [rows, width] = h.shape;
+  const out = memory.matMul(reshaped(h, [1, rows, width]), reshaped(wte, [1, ...wte.shape]), null, true);
+  return tf.reshape(memory.toTensor(out), [rows, wte.shape[0]]);
+}
+
+/**
+ * Whether a tied output layer should be kept as its own transposed copy of wte ([n_embd, vocab]) on the
+ * current backend: only on wasm without our kernels (tiedOutput), where the transposed product is slow. Native
+ * and GPU backends transpose an operand at no cost.
+ */
+export function tiedOutputNeedsCopy(): boolean {
+  return tf.getBackend() === 'wasm' && !currentBackendMemory()?.transposedInPlace;
 }
 
 /** Every tensor of a params object, for disposal and size reports. */
@@ -297,6 +320,7 @@ export class GPT2Model implements LanguageModel {
     readonly params: GPT2Params,
     options: GPT2ModelOptions = {},
   ) {
+    if (!params.lmHead && tiedOutputNeedsCopy()) params.lmHead = tf.tidy(() => tf.transpose(params.wte));
     this.weightBytes = paramTensors(params).reduce((sum, t) => sum + t.size * 4, 0);
     this.decoder = decodeUnsupportedReason(params, config) === null ? new GPT2Decoder(params, config) : null;
     const threads = options.threads ?? (this.weightBytes >= MIN_PARALLEL_WEIGHT_BYTES ? wantedThreads() : 1);
@@ -365,9 +389,9 @@ export class GPT2Model implements LanguageModel {
     }
   }
 
-  createCache(batch: number): GPT2KvCache {
+  createCache(batch: number, positions = 0): GPT2KvCache {
     this.checkLive();
-    return new GPT2KvCache(batch);
+    return new GPT2KvCache(batch, null, 0, positions);
   }
 
   forward(tokens: number[][], cache: KvCache, options: ForwardOptions = {}): tf.Tensor {
@@ -390,7 +414,7 @@ export class GPT2Model implements LanguageModel {
     try {
       const { logits, presents } = tf.tidy(
         () =>
-          gpt2Forward(this.params, this.config, input, cache.pastTensors(), { ...options, fastAttention: true }) as unknown as tf.TensorContainer,
+          gpt2Forward(this.params, this.config, input, cache.pastTensors(), { ...options, inference: true }) as unknown as tf.TensorContainer,
       ) as unknown as GPT2ForwardResult;
       cache.replaceLayers(presents);
       return logits;

@@ -23,8 +23,11 @@ export class GPT2KvCache implements KvCache {
     readonly batch: number,
     layers: LayerKv[] | null = null,
     length = layers ? layers[0].key.shape[2] : 0,
+    /** Positions the caller expects to hold: the first buffers have room for them (LanguageModel.createCache). */
+    private readonly expected = 0,
   ) {
     if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KvCache: batch must be a positive integer, got ${batch}`);
+    if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`KvCache: positions must be a non-negative integer, got ${expected}`);
     this.kv = layers;
     this.used = length;
   }
@@ -75,7 +78,7 @@ export class GPT2KvCache implements KvCache {
 
   /**
    * Makes room for `extra` more positions in the buffers (never past `maxPositions`), doubling the capacity
-   * when it grows; an empty cache gets buffers of `layout`'s shape.
+   * when it grows; an empty cache gets buffers of `layout`'s shape, with room for the positions expected.
    */
   reserve(extra: number, maxPositions: number, layout: { nLayer: number; nHead: number; headDim: number }): void {
     this.checkLive();
@@ -83,8 +86,8 @@ export class GPT2KvCache implements KvCache {
     const capacity = this.capacity;
     if (needed <= capacity) return;
     if (needed > maxPositions) throw new RangeError(`KvCache.reserve: ${needed} positions exceed the context of ${maxPositions}`);
-    const grown = Math.min(maxPositions, Math.max(needed, 2 * this.used, MIN_CAPACITY));
     const kv = this.kv;
+    const grown = Math.min(maxPositions, Math.max(needed, 2 * this.used, MIN_CAPACITY, kv ? 0 : this.expected));
     if (!kv) {
       const shape: [number, number, number, number] = [this.batch, layout.nHead, grown, layout.headDim];
       this.kv = tf.tidy(() =>

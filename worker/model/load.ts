@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseGPT2Config, type ParsedGPT2Config } from './config.js';
 import { ModelFormatError } from './errors.js';
 import { GPT2Model, type GPT2ModelOptions } from './gpt2.js';
+import { currentBackendMemory } from './kernels/backend-memory.js';
 import { SafetensorsReader } from './safetensors.js';
 import type { GPT2Config } from './types.js';
 import { gpt2TensorShapes, paramsFromWeights } from './weights.js';
@@ -121,9 +122,10 @@ export function assertFitsBackend(config: GPT2Config): void {
     parameters += size;
     if (/\.c_(attn|proj|fc)\.weight$/.test(name)) matrices += size;
   }
-  // Held: the weights, the output layer's transposed copy, and the repacked copy XNNPACK keeps of every
-  // matrix it multiplies by.
-  const bytes = 4 * (parameters + config.nEmbd * config.vocabSize + matrices);
+  // Held: the weights; where tfjs's own kernel (XNNPACK) multiplies, also the repacked copy it keeps of every
+  // matrix and a tied output layer's transposed copy (gpt2.ts). Ours read the weights where they lie.
+  const ours = currentBackendMemory()?.transposedInPlace ?? false;
+  const bytes = 4 * (ours ? parameters : parameters + config.nEmbd * config.vocabSize + matrices);
   if (bytes > WASM_MEMORY_LIMIT) {
     throw new ModelFormatError(
       'too_large_for_backend',

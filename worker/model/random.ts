@@ -50,14 +50,30 @@ export function randomWeights(config: GPT2Config, seed: number): Record<string, 
   return weights;
 }
 
-/** A GPT-2 with random weights; fields left out of `config` take GPT-2 small's values. */
-export function createRandomModel(config: Partial<GPT2Config>, seed: number, options: GPT2ModelOptions = {}): GPT2Model {
+/**
+ * A GPT-2 with random weights; fields left out of `config` take GPT-2 small's values. `tieWordEmbeddings:
+ * false` gives it an output layer of its own (random too), as an untied checkpoint's `lm_head.weight`.
+ */
+export function createRandomModel(
+  config: Partial<GPT2Config> & { tieWordEmbeddings?: boolean },
+  seed: number,
+  options: GPT2ModelOptions = {},
+): GPT2Model {
   const full = completeGPT2Config(config);
   const weights = randomWeights(full, seed);
-  const params = paramsFromWeights(full, (name) => {
-    const { data } = weights[name];
-    delete weights[name]; // lets the JS copy go as soon as the tensor holds it
+  const lmHead = () => {
+    const data = new Float32Array(full.vocabSize * full.nEmbd);
+    fillNormal(data, 0.02, { seed: seed + 1 });
     return data;
-  });
+  };
+  const params = paramsFromWeights(
+    full,
+    (name) => {
+      const { data } = weights[name];
+      delete weights[name]; // lets the JS copy go as soon as the tensor holds it
+      return data;
+    },
+    full.tieWordEmbeddings ? undefined : lmHead,
+  );
   return new GPT2Model(full, params, options);
 }

@@ -44,7 +44,12 @@ export interface LanguageModel {
   readonly config: GPT2Config;
   /** Bytes of weights the model holds (for memory reports). */
   readonly weightBytes: number;
-  createCache(batch: number): KvCache;
+  /**
+   * An empty cache for `batch` sequences. `positions`: how many the caller expects it to hold; room for them
+   * is made at the first forward pass, so that decoding up to there never copies the cache to grow it (it
+   * still grows past them).
+   */
+  createCache(batch: number, positions?: number): KvCache;
   /**
    * Runs `tokens` (one row per sequence, all rows the same length) after the positions the cache holds and
    * appends their keys/values to the cache. Returns float32 logits; the caller disposes them.

@@ -25,9 +25,9 @@ export function gpt2TensorShapes(config: GPT2Config): Map<string, number[]> {
 
 /**
  * Builds the params from named float32 values, one tensor at a time (so only one tensor's values are in JS
- * memory at once). `lmHeadWeight` is an untied `lm_head.weight` [vocab, n_embd]; without it the output layer
- * is tied to `wte`. Either way the output layer is kept transposed, [n_embd, vocab], as its own tensor: on
- * wasm only an untransposed operand reaches the fast matrix kernel, and the decode step reads it every token.
+ * memory at once). `lmHeadWeight` is an untied `lm_head.weight` [vocab, n_embd], kept transposed as
+ * `lmHead` [n_embd, vocab]; without it the output layer is tied to `wte` and no copy is made here (GPT2Model
+ * makes one only on backends that multiply by a transposed operand slowly).
  */
 export function paramsFromWeights(
   config: GPT2Config,
@@ -60,8 +60,6 @@ function buildParams(
     })),
     lnF: layerNorm('ln_f'),
   };
-  params.lmHead = lmHeadWeight
-    ? tf.transpose(tf.tensor2d(lmHeadWeight(), [config.vocabSize, config.nEmbd]))
-    : tf.transpose(wte);
+  if (lmHeadWeight) params.lmHead = tf.transpose(tf.tensor2d(lmHeadWeight(), [config.vocabSize, config.nEmbd]));
   return params;
 }

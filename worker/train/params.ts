@@ -56,7 +56,6 @@ export function modelFromParams(config: GPT2Config, params: ParamMap, options: G
         mlp: { cFc: linear(`h.${i}.mlp.c_fc`), cProj: linear(`h.${i}.mlp.c_proj`) },
       })),
       lnF: ln('ln_f'),
-      lmHead: tf.transpose(wte),
     };
     return built as unknown as tf.TensorContainer;
   }) as unknown as GPT2Params;

@@ -41,6 +41,11 @@ export interface BackendMemory {
    * place. Null where the products are the backend's own: they take whole matrices (copy the columns out).
    */
   matMulColumns: ((a: tf.TensorInfo, b: tf.TensorInfo, from: number, count: number, bias: tf.TensorInfo | null) => Float32Info) | null;
+  /**
+   * Whether matMul reads a transposed b in place as fast as an untransposed one (our kernels). The backends'
+   * own kernels take it ~8× slower on wasm (XNNPACK), which is why a tied output layer may need a copy there.
+   */
+  transposedInPlace: boolean;
   /** Hands a buffer over to the engine as an ordinary tensor (disposed like any other). */
   toTensor(info: tf.TensorInfo): tf.Tensor;
   /**
@@ -142,13 +147,11 @@ export function currentBackendMemory(): BackendMemory | null {
       }
       const kernels = f32Kernels(heapMemory!);
       const biasAt = bias ? offset(bias) : 0;
-      if (transposeB) {
-        kernels.gemmNT(offset(a), rows, k, k, offset(b), n, k, biasAt, offset(out), n);
-        return out;
-      }
       const scratch = rows > 1 ? wasm.makeOutput([f32ScratchFloats(k, width)], 'float32') : null;
+      const scratchAt = scratch ? offset(scratch) : 0;
       try {
-        kernels.gemmNN(offset(a), rows, k, k, offset(b) + from * 4, width, n, biasAt, offset(out), width, scratch ? offset(scratch) : 0);
+        if (transposeB) kernels.gemmNT(offset(a), rows, k, k, offset(b), n, k, biasAt, offset(out), n, scratchAt);
+        else kernels.gemmNN(offset(a), rows, k, k, offset(b) + from * 4, width, n, biasAt, offset(out), width, scratchAt);
       } finally {
         if (scratch) wasm.disposeData(scratch.dataId);
       }
@@ -162,6 +165,7 @@ export function currentBackendMemory(): BackendMemory | null {
       holds: (t) => wasm.dataIdMap.has(t.dataId),
       matMul: useOwn ? (a, b, bias, transposeB) => ownProduct(a, b, bias, transposeB, 0, null) : matMul,
       matMulColumns: useOwn ? (a, b, from, count, bias) => ownProduct(a, b, bias, false, from, count) : null,
+      transposedInPlace: useOwn,
       toTensor,
       // An entry in the backend's own table, as makeOutput makes for memory the C++ side allocated, but
       // released without the heap free that disposeData would do on memory this alias does not own.
@@ -194,6 +198,7 @@ export function currentBackendMemory(): BackendMemory | null {
     holds: (t) => cpu.data.has(t.dataId),
     matMul,
     matMulColumns: null,
+    transposedInPlace: false,
     toTensor,
     alias: (info, offset, shape) => {
       checkAlias(info, offset, shape);

@@ -45,7 +45,7 @@ async function start(): Promise<void> {
       const w = weights[index];
       const [k, n] = w.transposed ? [w.cols, w.rows] : [w.rows, w.cols];
       if (kind === Job.productFast) q8!.run(q8Weights[index]!, f32(io.inputAt, rows * k), rows, f32(io.outputAt, rows * n));
-      else if (w.transposed) kernels.gemmNT(io.inputAt, rows, k, k, w.at, n, k, 0, io.outputAt, n);
+      else if (w.transposed) kernels.gemmNT(io.inputAt, rows, k, k, w.at, n, k, 0, io.outputAt, n, io.scratchAt);
       else kernels.gemmNN(io.inputAt, rows, k, k, w.at, n, n, 0, io.outputAt, n, io.scratchAt);
       return;
     }

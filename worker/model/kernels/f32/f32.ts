@@ -28,8 +28,11 @@ export interface F32Kernels {
    * a single row).
    */
   gemmNN(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number): void;
-  /** As gemmNN with w transposed: Σ_i x[r·ldx + i] · w[j·ldw + i] (a tied output layer stored [vocab, width]). */
-  gemmNT(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number): void;
+  /**
+   * As gemmNN with w transposed: Σ_i x[r·ldx + i] · w[j·ldw + i] (a tied output layer stored [vocab, width]).
+   * `scratch` as gemmNN's (unused for up to 4 rows).
+   */
+  gemmNT(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number): void;
   /** GPT-2's GELU (tanh form) in place on n floats at byte offset `at`; n a multiple of 4. */
   geluTanh(at: number, n: number): void;
   /** Softmax in place on one row of n scores at byte offset `at`, each times `scale` (> 0) first; n ≥ 1. */
