@@ -11,9 +11,18 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, loadModel, gpt2Tokenizer, generate, type LanguageModel, type GenerationResult } from '../worker/index.js';
-import { ensureGpt2SmallRandom } from './random-checkpoint.js';
+import type { LanguageModel, GenerationResult } from '../worker/index.js';
+
+/**
+ * This process's resident size before any of the engine's code is loaded (Node and the TypeScript loader):
+ * the engine's own is what the process holds beyond it. Measured here, before the imports in `measure`.
+ */
+const runtimeRss = process.memoryUsage().rss;
+const engine = async () => ({
+  tf: await import('@tensorflow/tfjs-core'),
+  ...(await import('../worker/index.js')),
+  ...(await import('./random-checkpoint.js')),
+});
 
 export const PROMPT_TOKENS = 128;
 export const NEW_TOKENS = 64;
@@ -29,11 +38,15 @@ export interface DecodeConfigResult {
   weight_mib: number;
   /** Weights held beyond the model's float32 ones in this configuration (the partner's share, int8 copies). */
   extra_mib: number;
-  /** Resident size at the end (the engine alone in this process). */
+  /** Resident size of the whole process at the end (the engine alone in it). */
   rss_mib: number;
-  /** rss over the model's weights, and over every weight byte held (weight_mib + extra_mib). */
-  rss_per_weight: number;
-  rss_per_held: number;
+  /** The process's resident size before the engine's code was loaded (Node, the TypeScript loader). */
+  runtime_mib: number;
+  /** What the engine holds: rss_mib − runtime_mib (its code, tfjs, the weights, caches, activations). */
+  engine_mib: number;
+  /** engine_mib over the model's weights (the checkpoint's numbers), and over every weight byte held (weight_mib + extra_mib). */
+  engine_per_weight: number;
+  engine_per_held: number;
   peak_rss_mib: number;
   tensors_after_decode: number;
 }
@@ -56,18 +69,17 @@ function prefillMs(model: LanguageModel, prompt: number[], runs: number): number
   return median(times);
 }
 
-function decode(model: LanguageModel, prompt: number[], k: number, newTokens: number): Promise<GenerationResult> {
-  return generate(model, gpt2Tokenizer(), prompt, {
-    maxNewTokens: newTokens,
-    minNewTokens: newTokens,
-    eosTokenId: null,
-    numReturnSequences: k,
-    doSample: k > 1,
-    seed: 1,
-  });
-}
-
 async function measure(threads: number, precision: 'exact' | 'fast', backend: string, quick: boolean): Promise<DecodeConfigResult> {
+  const { tf, initBackend, loadModel, ensureGpt2SmallRandom, gpt2Tokenizer, generate } = await engine();
+  const decode = (model: LanguageModel, prompt: number[], k: number, newTokens: number): Promise<GenerationResult> =>
+    generate(model, gpt2Tokenizer(), prompt, {
+      maxNewTokens: newTokens,
+      minNewTokens: newTokens,
+      eosTokenId: null,
+      numReturnSequences: k,
+      doSample: k > 1,
+      seed: 1,
+    });
   await initBackend(backend);
   const model = await loadModel(await ensureGpt2SmallRandom(), { threads, precision });
   const prompt = Array.from({ length: PROMPT_TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
@@ -75,6 +87,7 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
   const prefill = prefillMs(model, prompt, quick ? 1 : 3);
   const single = await decode(model, prompt, 1, quick ? 16 : NEW_TOKENS);
   const triple = await decode(model, prompt, 3, quick ? 16 : NEW_TOKENS);
+  const rss = process.memoryUsage().rss;
   const result: DecodeConfigResult = {
     threads: model.threads,
     precision: model.precision,
@@ -85,9 +98,11 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
     decode_nrs3_cost_ratio: round(triple.timings.decodeMs / single.timings.decodeMs, 2),
     weight_mib: mib(model.weightBytes),
     extra_mib: mib(model.extraBytes),
-    rss_mib: mib(process.memoryUsage().rss),
-    rss_per_weight: round(process.memoryUsage().rss / model.weightBytes, 2),
-    rss_per_held: round(process.memoryUsage().rss / (model.weightBytes + model.extraBytes), 2),
+    rss_mib: mib(rss),
+    runtime_mib: mib(runtimeRss),
+    engine_mib: mib(rss - runtimeRss),
+    engine_per_weight: round((rss - runtimeRss) / model.weightBytes, 2),
+    engine_per_held: round((rss - runtimeRss) / (model.weightBytes + model.extraBytes), 2),
     peak_rss_mib: round(process.resourceUsage().maxRSS / 1024),
     tensors_after_decode: tf.memory().numTensors,
   };

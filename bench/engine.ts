@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     log(
       `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +
         `decode ${c.decode_tokens_per_s.toFixed(1)} tokens/s (batch 1, ${NEW_TOKENS} new), num_return_sequences=3 ${c.decode_nrs3_tokens_per_s.toFixed(1)} tokens/s in all ` +
-        `(${c.decode_nrs3_cost_ratio.toFixed(2)}× one sequence's time), RSS ${c.rss_mib.toFixed(0)} MiB for ${c.weight_mib.toFixed(0)} MiB of weights (${(c.rss_mib / c.weight_mib).toFixed(2)}×) + ${c.extra_mib.toFixed(0)} MiB held beyond them by the partner thread and int8 copies (${(c.rss_mib / (c.weight_mib + c.extra_mib)).toFixed(2)}× all weight bytes held)`,
+        `(${c.decode_nrs3_cost_ratio.toFixed(2)}× one sequence's time); the engine holds ${c.engine_mib.toFixed(0)} MiB (RSS ${c.rss_mib.toFixed(0)} − ` +
+        `${c.runtime_mib.toFixed(0)} of Node before it loaded) for ${c.weight_mib.toFixed(0)} MiB of weights: ${c.engine_per_weight.toFixed(2)}×` +
+        (c.extra_mib > 0 ? `, ${c.engine_per_held.toFixed(2)}× with the ${c.extra_mib.toFixed(0)} MiB of weights the partner thread and int8 copies hold` : ''),
     );
   }
   const main2 = configs[1];
