@@ -142,22 +142,26 @@ for (const [label, overrides] of variants) {
   });
 }
 
-test('long prompts (attention head by head) in a batch of two match the reference, and the cache continues them', () => {
-  const config = completeGPT2Config({ ...base, nPositions: 48, scaleAttnByInverseLayerIdx: true });
+test('long prompts in a batch of two match the reference, after a cached prefix too, and the cache continues them', () => {
+  const config = completeGPT2Config({ ...base, nPositions: 64, scaleAttnByInverseLayerIdx: true });
   const weights = randomTensors(config, 12);
   const model = new GPT2Model(config, paramsFromWeights(config, (name) => weights.get(name)!));
-  const rows = [0, 1].map((r) => Array.from({ length: 40 }, (_, i) => (i * 7 + r * 5) % config.vocabSize));
+  const rows = [0, 1].map((r) => Array.from({ length: 64 }, (_, i) => (i * 7 + r * 5) % config.vocabSize));
   const cache = model.createCache(2);
-  const prefill = model.forward(rows.map((r) => r.slice(0, 36)), cache, { allPositions: true }); // 36² pairs: head by head
-  const steps = [36, 37, 38, 39].map((t) => model.forward(rows.map((r) => [r[t]]), cache));
+  // Prompt-sized pieces (the attention's matrix path, in causal blocks of rows), the second after 20 cached
+  // positions and longer than one block; then single tokens.
+  const prefill = model.forward(rows.map((r) => r.slice(0, 20)), cache, { allPositions: true });
+  const more = model.forward(rows.map((r) => r.slice(20, 60)), cache, { allPositions: true });
+  const steps = [60, 61, 62, 63].map((t) => model.forward(rows.map((r) => [r[t]]), cache));
   const prefillRows = prefill.arraySync() as number[][][];
+  const moreRows = more.arraySync() as number[][][];
   const stepRows = steps.map((t) => t.arraySync() as number[][]);
-  [prefill, ...steps].forEach((t) => t.dispose());
+  [prefill, more, ...steps].forEach((t) => t.dispose());
   cache.dispose();
   model.dispose();
   rows.forEach((ids, r) => {
     const expected = referenceForward(config, weights, ids);
-    const actual = [...prefillRows[r], ...stepRows.map((s) => s[r])];
+    const actual = [...prefillRows[r], ...moreRows[r], ...stepRows.map((s) => s[r])];
     const maxDiff = Math.max(...expected.flatMap((row, t) => row.map((v, i) => Math.abs(actual[t][i] - v))));
     assert.ok(maxDiff < 1e-4, `row ${r}: max difference ${maxDiff}`);
   });

@@ -137,8 +137,12 @@ export function writeNewKeysValues(qkv: Float32Array, keys: Float32Array, values
       const head = (b * nHead + h) * capacity * D;
       for (let t = 0; t < time; t++) {
         const k = (b * time + t) * 3 * C + C + h * D;
-        keys.set(qkv.subarray(k, k + D), head + (position + t) * D);
-        values.set(qkv.subarray(k + C, k + C + D), head + (position + t) * D);
+        const to = head + (position + t) * D;
+        // A plain loop: subarray + set costs two array objects per 64 numbers (measured ~4× slower on prompts).
+        for (let d = 0; d < D; d++) {
+          keys[to + d] = qkv[k + d];
+          values[to + d] = qkv[k + C + d];
+        }
       }
     }
   }
