@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { currentBackendMemory, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
-import { activateInPlace, f32Kernels, f32ScratchFloats } from '../../worker/model/kernels/f32/f32.js';
-import { causalSoftmaxRows, geluTanhInPlace } from '../../worker/model/kernels/host-ops.js';
+import { activateInPlace, f32Kernels, f32ScratchFloats, layerNormInPlace } from '../../worker/model/kernels/f32/f32.js';
+import { addLayerNormRows, causalSoftmaxRows, geluTanhInPlace, layerNormRows } from '../../worker/model/kernels/host-ops.js';
 
 await initBackend('wasm');
 const memory = currentBackendMemory()!;
@@ -223,5 +223,27 @@ test('the SIMD softmax of a row matches the JavaScript one, for any length and f
     }
     assert.ok(Math.abs(total - 1) < 1e-5, `n = ${n}: the weights sum to ${total}`);
     memory.free(info);
+  }
+});
+
+test('the SIMD layer norm matches the JavaScript one, with the residual added in place, and odd widths take the loops', () => {
+  for (const [rows, c] of [[1, 768], [3, 16], [5, 4], [2, 6]]) {
+    for (const withBranch of [false, true]) {
+      const x = filled([rows, c], 1);
+      const branch = withBranch ? filled([rows, c], 2) : null;
+      const gamma = filled([c], 3);
+      const beta = filled([c], 4);
+      const out = memory.alloc([rows, c]);
+      const wantX = memory.view(x).slice();
+      const want = new Float32Array(rows * c);
+      if (branch) addLayerNormRows(wantX, memory.view(branch).slice(), memory.view(gamma), memory.view(beta), 1e-5, want);
+      else layerNormRows(wantX, memory.view(gamma), memory.view(beta), 1e-5, want);
+      layerNormInPlace(memory, x, branch, gamma, beta, 1e-5, out);
+      const what = `[${rows}, ${c}]${withBranch ? ' + branch' : ''}`;
+      assert.deepEqual(memory.view(x), wantX, `${what}: x holds the residual sum`);
+      const got = memory.view(out);
+      for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2e-6 * (1 + Math.abs(want[i])), `${what}, [${i}]: ${got[i]} vs ${want[i]}`);
+      [x, gamma, beta, out, ...(branch ? [branch] : [])].forEach((t) => memory.free(t));
+    }
   }
 });

@@ -9,14 +9,9 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { currentBackendMemory, reshaped, type BackendMemory } from './kernels/backend-memory.js';
-import {
-  addLayerNormRows,
-  decodeAttention,
-  embedRows,
-  layerNormRows,
-} from './kernels/host-ops.js';
+import { decodeAttention, embedRows } from './kernels/host-ops.js';
 import { attentionKernelsFit } from './kernels/attention/attention.js';
-import { activateInPlace, type Activation } from './kernels/f32/f32.js';
+import { activateInPlace, layerNormInPlace, type Activation } from './kernels/f32/f32.js';
 import { simdDecodeAttention } from './kernels/attention/decode-attention.js';
 import { promptAttention } from './kernels/prompt-attention.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
@@ -148,7 +143,7 @@ export class GPT2Decoder {
       const x = alloc(rows); // the residual stream, updated in place
       let h = alloc(rows);
       embedRows(v(p.wte), v(p.wpe), tokens, position, v(x));
-      layerNormRows(v(x), v(p.blocks[0].ln1.weight), v(p.blocks[0].ln1.bias), eps, v(h));
+      layerNormInPlace(memory, x, null, p.blocks[0].ln1.weight, p.blocks[0].ln1.bias, eps, h);
       let pending: tf.TensorInfo | null = null; // the MLP output still to be added to the residual
 
       for (let i = 0; i < p.blocks.length; i++) {
@@ -156,7 +151,7 @@ export class GPT2Decoder {
         const w = this.linears[i];
         if (pending) {
           h = alloc(rows);
-          addLayerNormRows(v(x), v(pending), v(block.ln1.weight), v(block.ln1.bias), eps, v(h));
+          layerNormInPlace(memory, x, pending, block.ln1.weight, block.ln1.bias, eps, h);
           free(pending);
         }
         const qkv = matMul(h, w.cAttn, w.cAttn.bias);
@@ -170,7 +165,7 @@ export class GPT2Decoder {
         const projected = matMul(attended, w.attnProj, w.attnProj.bias);
         free(attended);
         h = alloc(rows);
-        addLayerNormRows(v(x), v(projected), v(block.ln2.weight), v(block.ln2.bias), eps, v(h));
+        layerNormInPlace(memory, x, projected, block.ln2.weight, block.ln2.bias, eps, h);
         free(projected);
         const shared = products?.mlp(h, i) ?? null;
         if (shared) {
@@ -187,7 +182,7 @@ export class GPT2Decoder {
       }
 
       h = alloc(rows);
-      addLayerNormRows(v(x), v(pending!), v(p.lnF.weight), v(p.lnF.bias), eps, v(h));
+      layerNormInPlace(memory, x, pending!, p.lnF.weight, p.lnF.bias, eps, h);
       free(pending!);
       free(x);
       if (!allPositions && time > 1) {

@@ -1,6 +1,7 @@
 /**
  * Float32 kernels of our own (f32.wat) for the decode step and prompts: the matrix products, on weights in
- * place, and the two elementwise steps that need an exponential (GELU, the attention's softmax).
+ * place, the two elementwise steps that need an exponential (GELU, the attention's softmax), and the layer
+ * norms.
  *
  * Why not the wasm backend's `_FusedMatMul` (XNNPACK): XNNPACK keeps a packed copy of every matrix it
  * multiplies, as large as the matrix, for as long as the matrix lives — for GPT-2 small about as much memory
@@ -16,7 +17,7 @@
 import v8 from 'node:v8';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory } from '../backend-memory.js';
-import { geluTanhInPlace, reluInPlace } from '../host-ops.js';
+import { addLayerNormRows, geluTanhInPlace, layerNormRows, reluInPlace } from '../host-ops.js';
 import { readKernelBinary } from '../kernel-binary.js';
 
 export const FMA_ENV = 'INKLING_FMA';
@@ -37,6 +38,11 @@ export interface F32Kernels {
   geluTanh(at: number, n: number): void;
   /** Softmax in place on one row of n scores at byte offset `at`, each times `scale` (> 0) first; n ≥ 1. */
   softmaxRow(at: number, n: number, scale: number): void;
+  /**
+   * Layer norm of `rows` rows of c floats at byte offset x into out (c a multiple of 4), after adding the rows
+   * at `branch` into x in place unless branch is 0. Byte offsets; eps as the model's.
+   */
+  layerNorm(x: number, branch: number, rows: number, c: number, gamma: number, beta: number, eps: number, out: number): void;
   /** Whether prompts use fused multiply–add (f32-fma.wat). */
   readonly fused: boolean;
 }
@@ -89,6 +95,7 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       gemm_nt: F32Kernels['gemmNT'];
       gelu_tanh: F32Kernels['geluTanh'];
       softmax_row: F32Kernels['softmaxRow'];
+      layer_norm: F32Kernels['layerNorm'];
     };
     const fmaModule = module(`f32-fma${suffix}`, true);
     const fma = fmaModule
@@ -98,7 +105,14 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       ? (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) =>
           (rows >= PANEL_ROWS ? fma.gemm_panels : plain.gemm_nn)(x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)
       : plain.gemm_nn;
-    kernels = { gemmNN, gemmNT: plain.gemm_nt, geluTanh: plain.gelu_tanh, softmaxRow: plain.softmax_row, fused: fma !== null };
+    kernels = {
+      gemmNN,
+      gemmNT: plain.gemm_nt,
+      geluTanh: plain.gelu_tanh,
+      softmaxRow: plain.softmax_row,
+      layerNorm: plain.layer_norm,
+      fused: fma !== null,
+    };
     bound.set(memory, kernels);
   }
   return kernels;
@@ -120,4 +134,30 @@ export function activateAt(memory: WebAssembly.Memory, at: number, n: number, ac
 export function activateInPlace(memory: BackendMemory, info: tf.TensorInfo, activation: Activation): void {
   if (memory.heap) activateAt(memory.heap.memory, memory.heap.offset(info), info.shape.reduce((a, b) => a * b, 1), activation);
   else (activation === 'relu' ? reluInPlace : geluTanhInPlace)(memory.view(info));
+}
+
+/**
+ * out = LayerNorm(x) row by row, after x += branch (in place) when a branch is given: the seam between two
+ * sub-layers. Through the SIMD kernel on a wasm heap (~5× the JavaScript loops, host-ops.ts, which serve
+ * elsewhere).
+ */
+export function layerNormInPlace(
+  memory: BackendMemory,
+  x: tf.TensorInfo,
+  branch: tf.TensorInfo | null,
+  gamma: tf.TensorInfo,
+  beta: tf.TensorInfo,
+  epsilon: number,
+  out: tf.TensorInfo,
+): void {
+  const c = gamma.shape[0];
+  if (memory.heap && c % 4 === 0) {
+    const { offset } = memory.heap;
+    const rows = x.shape.reduce((a, b) => a * b, 1) / c;
+    f32Kernels(memory.heap.memory).layerNorm(offset(x), branch ? offset(branch) : 0, rows, c, offset(gamma), offset(beta), epsilon, offset(out));
+  } else if (branch) {
+    addLayerNormRows(memory.view(x), memory.view(branch), memory.view(gamma), memory.view(beta), epsilon, memory.view(out));
+  } else {
+    layerNormRows(memory.view(x), memory.view(gamma), memory.view(beta), epsilon, memory.view(out));
+  }
 }

@@ -19,6 +19,7 @@
 ;;   more rows through panels of w transposed 8 rows at a time, as gemm_nn's.
 ;; gelu_tanh: GPT-2's activation in place (it sits between the two products of every MLP).
 ;; softmax_row: one row of a decode step's attention weights in place.
+;; layer_norm: GPT-2's layer norms, with the residual add before them.
 ;;
 ;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into f32.wasm beside this file, and into
 ;; f32.shared.wasm importing a shared memory (for the partner thread's arena):
@@ -800,4 +801,62 @@
           (local.get $big)))
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (br $each))))
+
+  ;; Layer norm of `rows` rows of c floats (c a multiple of 4) at x into out, after adding `branch` into x in
+  ;; place when branch is not 0 (the residual seam between two sub-layers). Biased variance, eps inside the
+  ;; square root, as PyTorch. The mean and variance are summed in float64, as the JavaScript loops did.
+  (func (export "layer_norm") (param $x i32) (param $branch i32) (param $rows i32) (param $c i32)
+        (param $gamma i32) (param $beta i32) (param $eps f64) (param $out i32)
+    (local $r i32) (local $i i32) (local $cb i32) (local $v v128) (local $d v128) (local $s v128) (local $q v128)
+    (local $mean f64) (local $m v128) (local $rstd v128)
+    (local.set $cb (i32.shl (local.get $c) (i32.const 2)))
+    (block $rows_done (loop $each_row
+      (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $s (v128.const i64x2 0 0))
+      (local.set $i (i32.const 0))
+      (loop $sum
+        (local.set $v (v128.load (i32.add (local.get $x) (local.get $i))))
+        (if (local.get $branch)
+          (then
+            (local.set $v (f32x4.add (local.get $v) (v128.load (i32.add (local.get $branch) (local.get $i)))))
+            (v128.store (i32.add (local.get $x) (local.get $i)) (local.get $v))))
+        (local.set $s (f64x2.add (local.get $s)
+          (f64x2.add (f64x2.promote_low_f32x4 (local.get $v))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br_if $sum (i32.lt_u (local.get $i) (local.get $cb))))
+      (local.set $mean (f64.div (f64.add (f64x2.extract_lane 0 (local.get $s)) (f64x2.extract_lane 1 (local.get $s)))
+        (f64.convert_i32_u (local.get $c))))
+      (local.set $m (f64x2.splat (local.get $mean)))
+      (local.set $q (v128.const i64x2 0 0))
+      (local.set $i (i32.const 0))
+      (loop $squares
+        (local.set $v (v128.load (i32.add (local.get $x) (local.get $i))))
+        (local.set $d (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $m)))
+        (local.set $q (f64x2.add (local.get $q) (f64x2.mul (local.get $d) (local.get $d))))
+        (local.set $d (f64x2.sub
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+          (local.get $m)))
+        (local.set $q (f64x2.add (local.get $q) (f64x2.mul (local.get $d) (local.get $d))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br_if $squares (i32.lt_u (local.get $i) (local.get $cb))))
+      (local.set $rstd (f32x4.splat (f32.demote_f64 (f64.div (f64.const 1)
+        (f64.sqrt (f64.add (f64.div (f64.add (f64x2.extract_lane 0 (local.get $q)) (f64x2.extract_lane 1 (local.get $q)))
+          (f64.convert_i32_u (local.get $c))) (local.get $eps)))))))
+      (local.set $m (f32x4.splat (f32.demote_f64 (local.get $mean))))
+      (local.set $i (i32.const 0))
+      (loop $scale
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (f32x4.add
+            (f32x4.mul
+              (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $i))) (local.get $m)) (local.get $rstd))
+              (v128.load (i32.add (local.get $gamma) (local.get $i))))
+            (v128.load (i32.add (local.get $beta) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br_if $scale (i32.lt_u (local.get $i) (local.get $cb))))
+      (local.set $x (i32.add (local.get $x) (local.get $cb)))
+      (if (local.get $branch) (then (local.set $branch (i32.add (local.get $branch) (local.get $cb)))))
+      (local.set $out (i32.add (local.get $out) (local.get $cb)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $each_row))))
 )
