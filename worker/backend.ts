@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { SHARED_HEAP_ENV, sharedHeapWasmPaths } from './wasm-shared-heap.js';
 
 /** Backends by their TensorFlow.js names, fastest first. */
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -59,20 +60,31 @@ async function activate(name: BackendName): Promise<string | null> {
   }
 }
 
-type SetWasmPaths = (prefix: string) => void;
+type SetWasmPaths = (prefixOrFileMap: string | Record<string, string>) => void;
 
-/** Points the wasm backend at INKLING_WASM_DIR when it is set; returns why that cannot work, or null. */
-function useWasmDir(loaded: unknown): string | null {
-  const dir = process.env[WASM_DIR_ENV];
-  if (!dir) return null;
-  if (!existsSync(path.join(dir, 'tfjs-backend-wasm.wasm'))) {
+/**
+ * Tells the wasm backend where its binaries are, before it starts: INKLING_WASM_DIR's when set, and the SIMD
+ * one rewritten to share its heap (wasm-shared-heap.ts) unless INKLING_SHARED_HEAP=off or it cannot be made.
+ * Returns why the backend cannot work, or null.
+ */
+function useWasmBinaries(loaded: unknown): string | null {
+  const dir = process.env[WASM_DIR_ENV] || undefined;
+  if (dir && !existsSync(path.join(dir, 'tfjs-backend-wasm.wasm'))) {
     return `failed to load (${WASM_DIR_ENV}=${dir} holds no tfjs-backend-wasm.wasm)`;
   }
   const module = loaded as { setWasmPaths?: SetWasmPaths; default?: { setWasmPaths?: SetWasmPaths } } | undefined;
   const setWasmPaths = module?.setWasmPaths ?? module?.default?.setWasmPaths;
-  if (typeof setWasmPaths !== 'function') return `failed to load (it has no setWasmPaths to honour ${WASM_DIR_ENV})`;
+  if (typeof setWasmPaths !== 'function') return dir ? `failed to load (it has no setWasmPaths to honour ${WASM_DIR_ENV})` : null;
   // A prefix, not a folder: the binary's file name is appended to it as it is.
-  setWasmPaths(dir.endsWith(path.sep) ? dir : dir + path.sep);
+  let paths: string | Record<string, string> | null = dir ? (dir.endsWith(path.sep) ? dir : dir + path.sep) : null;
+  if (process.env[SHARED_HEAP_ENV] !== 'off') {
+    try {
+      paths = sharedHeapWasmPaths(dir);
+    } catch {
+      // The package's binaries then: everything works, the second engine thread holds a copy of its share.
+    }
+  }
+  if (paths !== null) setWasmPaths(paths);
   return null;
 }
 
@@ -83,7 +95,7 @@ async function tryPackage(label: string, specifier: string, name: BackendName, l
   } catch (error) {
     return { label, ok: false, failure: describeImportFailure(error) };
   }
-  const wasmProblem = name === 'wasm' ? useWasmDir(loaded) : null;
+  const wasmProblem = name === 'wasm' ? useWasmBinaries(loaded) : null;
   if (wasmProblem !== null) return { label, ok: false, failure: wasmProblem };
   const failure = await activate(name);
   return failure === null ? { label, ok: true } : { label, ok: false, failure };

@@ -168,6 +168,47 @@ test('a disposed model lets go of the memory it shared with its partner', async 
   assert.equal(held.deref(), undefined, 'the products (and their shared memory) were collected');
 });
 
+test('the partner reads its share in place on the shared heap, or works on a copy in an arena: the same numbers', async () => {
+  const memory = currentBackendMemory()!;
+  const [width, hidden] = [256, 1024]; // one row is just enough to be split (MIN_SPLIT_MACS)
+  const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);
+  const bias = tf.randomNormal([640], 0, 0.05, 'float32', 2);
+  const mlp = {
+    fc: tf.randomNormal([width, hidden], 0, 0.1, 'float32', 4),
+    fcBias: tf.randomNormal([hidden], 0, 0.1, 'float32', 5),
+    proj: tf.randomNormal([hidden, width], 0, 0.1, 'float32', 6),
+    projBias: tf.randomNormal([width], 0, 0.1, 'float32', 7),
+    activation: 'gelu_new' as const,
+  };
+  const results: Float32Array[][] = [];
+  const extras: number[] = [];
+  for (const inPlace of [true, false]) {
+    const products = await DecodeProducts.start(memory, [{ weight: w, transposed: false, hasBias: true }], [mlp], { threads: 2, precision: 'exact', inPlace });
+    try {
+      assert.equal(products.threads, 2);
+      extras.push(products.extraBytes);
+      const out: Float32Array[] = [];
+      for (const rows of [1, 3, 40]) {
+        const x = tf.randomNormal([1, rows, 512], 0, 1, 'float32', rows);
+        const h = tf.randomNormal([1, rows, width], 0, 1, 'float32', rows + 1);
+        const y = products.matMul(x, 0, bias);
+        const m = products.mlp(h, 0)!;
+        out.push(memory.view(y).slice(), memory.view(m).slice());
+        memory.free(y);
+        memory.free(m);
+        tf.dispose([x, h]);
+      }
+      results.push(out);
+    } finally {
+      products.dispose();
+    }
+  }
+  assert.equal(extras[0], 0, 'in place: no weights copied');
+  assert.equal(extras[1], 4 * (256 * 640 + width * (hidden / 2) + hidden / 2 + (hidden / 2) * width), 'the arena: a copy of the partner’s share');
+  results[0].forEach((values, i) => assert.deepEqual(values, results[1][i], `result ${i}`));
+  tf.dispose([w, bias, mlp.fc, mlp.fcBias, mlp.proj, mlp.projBias]);
+});
+
 test('a partner that dies mid-job costs one timeout, then the model goes on alone with the same numbers', async () => {
   const memory = currentBackendMemory()!;
   const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);

@@ -247,3 +247,14 @@ test('the SIMD layer norm matches the JavaScript one, with the residual added in
     }
   }
 });
+
+test('add sums one array into another, the last n % 4 too', () => {
+  for (const n of [1, 4, 7, 768]) {
+    const [dst, src] = [filled([n], 1), filled([n], 2)];
+    const want = memory.view(dst).map((v, i) => v + memory.view(src)[i]);
+    f32Kernels(memory.heap!.memory).add(memory.heap!.offset(dst), memory.heap!.offset(src), n);
+    assert.deepEqual(memory.view(dst), want, `n = ${n}`);
+    memory.free(dst);
+    memory.free(src);
+  }
+});

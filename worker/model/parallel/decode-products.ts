@@ -1,9 +1,11 @@
 /**
  * The matrix products of the decode step (decode.ts) on two cores and/or with int8 weights.
  *
- * Two threads: a partner thread (partner-thread.ts) holds the second block of rows of every weight matrix
- * and multiplies its share while this thread does the first. The blocks are rows of the matrix as stored,
- * so this thread's share is an alias of the model's own weights (no copy, see BackendMemory.alias):
+ * Two threads: a partner thread (partner-thread.ts) multiplies the second block of rows of every weight
+ * matrix while this thread does the first. The blocks are rows of the matrix as stored, so this thread's
+ * share is an alias of the model's own weights (no copy, see BackendMemory.alias), and so is the partner's
+ * where the backend's heap is shared memory (worker/wasm-shared-heap.ts); elsewhere the partner gets a copy
+ * of its share (shared-place.ts):
  * - a weight used as stored, x[R, k] · W[k, n]: rows of W are a split of k, so each side multiplies its
  *   columns of x and the two partial sums are added (this side adds the bias);
  * - a weight used transposed (the tied output layer, wte [vocab, C]): rows of W are a split of the outputs,
@@ -23,10 +25,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import { activateInPlace, f32ScratchFloats } from '../kernels/f32/f32.js';
+import { activateInPlace, f32Kernels, f32ScratchFloats } from '../kernels/f32/f32.js';
 import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
-import { SharedArena } from './shared-arena.js';
+import { HeapPlace, SharedArena } from './shared-place.js';
+import { isSharedHeap } from '../../wasm-shared-heap.js';
 
 /** `INKLING_THREADS=1` keeps the engine on one core; unset, it uses two where the machine has them. */
 export const THREADS_ENV = 'INKLING_THREADS';
@@ -85,6 +88,11 @@ export interface SplitMlp {
 export interface DecodeProductsOptions extends PartnerChannelOptions {
   threads: number;
   precision: Precision;
+  /**
+   * Let the partner read its share of the weights in place where the backend's heap is shared memory (the
+   * default); false: always give it a copy in an arena of its own (tests).
+   */
+  inPlace?: boolean;
 }
 
 interface Entry {
@@ -133,7 +141,7 @@ export class DecodeProducts {
     private readonly mlps: MlpEntry[],
     private readonly partner: PartnerChannel | null,
     private readonly q8: Q8Runner | null,
-    /** Bytes of weights the partner holds: its float32 share, and its int8 copy in fast precision. */
+    /** Bytes of weights the partner holds beyond the model's: its float32 share unless it reads it in place, its int8 copy in fast precision. */
     private readonly partnerBytes: number,
   ) {}
 
@@ -188,8 +196,9 @@ export class DecodeProducts {
   }
 
   /**
-   * Bytes of weights held beyond the model's own: the partner's share (float32, and int8 in fast precision),
-   * this side's int8 copies, c_fc halves copied where the backend cannot multiply columns in place.
+   * Bytes of weights held beyond the model's own: the partner's copy of its share (where it cannot read it in
+   * place) and its int8 copy in fast precision, this side's int8 copies, c_fc halves copied where the backend
+   * cannot multiply columns in place.
    */
   get extraBytes(): number {
     return this.partnerBytes + (this.q8?.bytes ?? 0) + this.mlps.reduce((sum, m) => sum + (m.fcCopied ? m.width * m.split * 4 : 0), 0);
@@ -233,11 +242,11 @@ export class DecodeProducts {
       memory.free(ours);
       return alone();
     }
-    const theirs = partner.output.subarray(0, rows * theirN);
     if (!e.transposed) {
-      addInto(memory.view(ours), theirs);
+      this.addPartial(ours, partner, rows * theirN);
       return ours;
     }
+    const theirs = partner.output.subarray(0, rows * theirN);
     const n = e.rows;
     const out = memory.alloc([1, rows, n]);
     const [mine, all] = [memory.view(ours), memory.view(out)];
@@ -281,7 +290,7 @@ export class DecodeProducts {
       memory.free(ours);
       return null;
     }
-    addInto(memory.view(ours), partner.output.subarray(0, rows * m.width));
+    this.addPartial(ours, partner, rows * m.width);
     return ours;
   }
 
@@ -298,6 +307,13 @@ export class DecodeProducts {
       this.memory.releaseAlias(m.projMine);
     }
     this.partner?.dispose();
+  }
+
+  /** ours += the partner's partial sum (its first `floats` outputs): in SIMD where both lie in the backend's heap. */
+  private addPartial(ours: Float32Info, partner: PartnerChannel, floats: number): void {
+    const heap = this.memory.heap;
+    if (heap && heap.memory === partner.memory) f32Kernels(heap.memory).add(heap.offset(ours), partner.outputAt, floats);
+    else addInto(this.memory.view(ours), partner.output.subarray(0, floats));
   }
 
   /** This thread's int8 rows of `e` times x (at most 4 rows) into a new buffer; the bias only where given. */
@@ -339,9 +355,9 @@ const MAX_PARTNER_ROWS = 2048;
 const MAX_SHARED_BYTES = 65536 * 65536 - 65536;
 
 /**
- * Places the partner's share in a memory both threads see, straight from the model's weights: rows
- * [split, rows) of each weight; columns [split, hidden) of each c_fc with its bias and rows [split, hidden)
- * of each c_proj. Then starts the partner on it.
+ * Starts the partner on its share: rows [split, rows) of each weight; columns [split, hidden) of each c_fc
+ * with its bias and rows [split, hidden) of each c_proj. Read in place where the backend's heap is shared
+ * memory; else copied into an arena of the partner's own.
  */
 async function startPartner(
   memory: BackendMemory,
@@ -349,7 +365,7 @@ async function startPartner(
   mlps: SplitMlp[],
   splits: MlpSplit[],
   fast: boolean,
-  options: PartnerChannelOptions,
+  options: DecodeProductsOptions,
 ): Promise<{ partner: PartnerChannel; weightBytes: number }> {
   const shapes = entries.map((e) => {
     const theirs = e.rows - e.split;
@@ -367,25 +383,54 @@ async function startPartner(
     ),
     maxRows: MAX_PARTNER_ROWS,
   };
+  const f32Bytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
+  // int8: a byte per weight and a float32 scale per 32 (kernels/q8), which the partner makes and keeps.
+  const q8Bytes = fast ? Math.ceil((f32Bytes / 4) * (1 + 4 / Q8_GROUP)) : 0;
+  const heap = memory.heap;
+  if (options.inPlace !== false && heap && isSharedHeap(heap.memory)) {
+    const at = (info: tf.TensorInfo, floats: number) => heap.offset(info) + 4 * floats;
+    const weights: PartnerWeight[] = entries.map((e) => ({
+      rows: e.rows - e.split,
+      cols: e.cols,
+      transposed: e.transposed,
+      at: at(e.whole, e.split * e.cols),
+      ld: e.cols,
+    }));
+    const shares: PartnerMlp[] = mlps.map((m, i) => {
+      const { width, hidden, split } = splits[i];
+      return {
+        width,
+        hidden: hidden - split,
+        activation: m.activation,
+        fcAt: at(m.fc, split),
+        fcLd: hidden,
+        fcBiasAt: at(m.fcBias, split),
+        projAt: at(m.proj, split * width),
+      };
+    });
+    const partner = await PartnerChannel.start(new HeapPlace(memory), { weights, mlps: shares, fast }, sizes, options);
+    return { partner, weightBytes: q8Bytes };
+  }
+
   const slack = 16 * (entries.length + 3 * mlps.length + 8);
-  const weightBytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
   const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden);
   // Room for the places' doubling history: 4 + 8 + … + 2,048 rows < 2 × 2,048.
   let arena: SharedArena;
   try {
     arena = new SharedArena(
-      weightBytes + 4 * sizes.scratch + 8 * rowBytes + slack,
-      Math.min(MAX_SHARED_BYTES, weightBytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
+      f32Bytes + 4 * sizes.scratch + 8 * rowBytes + slack,
+      Math.min(MAX_SHARED_BYTES, f32Bytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
     );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`the second engine thread did not start: no memory for its ${Math.round(weightBytes / 2 ** 20)} MiB share (${reason})`);
+    throw new Error(`the second engine thread did not start: no memory for its ${Math.round(f32Bytes / 2 ** 20)} MiB share (${reason})`);
   }
   const weights: PartnerWeight[] = entries.map((e) => ({
     rows: e.rows - e.split,
     cols: e.cols,
     transposed: e.transposed,
     at: arena.put(memory.view(e.whole).subarray(e.split * e.cols, e.rows * e.cols)),
+    ld: e.cols,
   }));
   const shares: PartnerMlp[] = mlps.map((m, i) => {
     const { width, hidden, split } = splits[i];
@@ -398,13 +443,13 @@ async function startPartner(
       hidden: theirs,
       activation: m.activation,
       fcAt,
+      fcLd: theirs,
       fcBiasAt: arena.put(memory.view(m.fcBias).subarray(split, hidden)),
       projAt: arena.put(memory.view(m.proj).subarray(split * width, hidden * width)),
     };
   });
   const partner = await PartnerChannel.start(arena, { weights, mlps: shares, fast }, sizes, options);
-  // int8: a byte per weight and a float32 scale per 32 (kernels/q8), beside the float32 share.
-  return { partner, weightBytes: fast ? weightBytes + Math.ceil((weightBytes / 4) * (1 + 4 / Q8_GROUP)) : weightBytes };
+  return { partner, weightBytes: f32Bytes + q8Bytes };
 }
 
 function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {

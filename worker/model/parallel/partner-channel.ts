@@ -1,11 +1,11 @@
 /**
  * The model thread's end of the partner (partner-thread.ts): starts the thread with its weights, posts one
  * job at a time through a shared Int32Array, and gives the partner up — for good — if a job fails or is not
- * answered in time. Weights and numbers lie in the arena both threads share (shared-arena.ts).
+ * answered in time. Weights and numbers lie in the memory both threads share (shared-place.ts).
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { threadEntry } from '../../thread-entry.js';
-import type { SharedArena } from './shared-arena.js';
+import type { SharedPlace } from './shared-place.js';
 import {
   CONTROL_SLOTS,
   Slot,
@@ -36,7 +36,7 @@ export interface PartnerSizes {
   maxRows: number;
 }
 
-/** The partner's weights, placed in the arena. */
+/** The partner's weights, at their places in the shared memory. */
 export interface PartnerShare {
   weights: PartnerWeight[];
   mlps: PartnerMlp[];
@@ -64,7 +64,7 @@ export class PartnerChannel {
     private readonly port: MessagePort,
     control: SharedArrayBuffer,
     private readonly jobTimeoutMs: number,
-    private readonly arena: SharedArena,
+    private readonly place: SharedPlace,
     private readonly sizes: PartnerSizes,
     private io: PartnerIo,
   ) {
@@ -74,18 +74,24 @@ export class PartnerChannel {
     worker.on('exit', (code) => this.lose(`the partner thread exited (code ${code})`));
   }
 
-  /** Starts the partner on its share of the weights (already in `arena`) and resolves once it is ready. */
-  static async start(arena: SharedArena, share: PartnerShare, sizes: PartnerSizes, options: PartnerChannelOptions = {}): Promise<PartnerChannel> {
-    const scratchAt = arena.reserve(sizes.scratch);
-    const io = scratchAt === null ? null : placeIo(arena, sizes, FIRST_ROWS, scratchAt);
-    if (!io) throw new Error('the second engine thread did not start: no room for its inputs and outputs');
+  /**
+   * Starts the partner on its share of the weights (already in `place`) and resolves once it is ready. From
+   * then on the channel owns `place`: it releases it once the thread has exited.
+   */
+  static async start(place: SharedPlace, share: PartnerShare, sizes: PartnerSizes, options: PartnerChannelOptions = {}): Promise<PartnerChannel> {
+    const scratchAt = place.reserve(sizes.scratch);
+    const io = scratchAt === null ? null : placeIo(place, sizes, FIRST_ROWS, scratchAt);
+    if (!io) {
+      place.release();
+      throw new Error('the second engine thread did not start: no room for its inputs and outputs');
+    }
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     const { port1, port2 } = new MessageChannel();
     const { url, entry } = threadEntry(options.entry ?? new URL('./partner-thread.js', import.meta.url));
     const workerData: PartnerWorkerData = { entry, control, port: port2 };
     const worker = new Worker(url, { workerData, transferList: [port2] });
     worker.unref();
-    port1.postMessage({ type: 'weights', memory: arena.memory, ...share, io } satisfies PartnerCommand);
+    port1.postMessage({ type: 'weights', memory: place.memory, ...share, io } satisfies PartnerCommand);
     try {
       await new Promise<void>((resolve, reject) => {
         const fail = (message: string) => reject(new Error(`the second engine thread did not start: ${message}`));
@@ -94,14 +100,14 @@ export class PartnerChannel {
         worker.once('exit', (code) => fail(`it exited with code ${code}`));
       });
     } catch (error) {
-      void worker.terminate();
+      void worker.terminate().finally(() => place.release());
       port1.close();
       throw error;
     }
     worker.removeAllListeners();
     port1.removeAllListeners();
     port1.unref();
-    return new PartnerChannel(worker, port1, control, options.jobTimeoutMs ?? JOB_TIMEOUT_MS, arena, sizes, io);
+    return new PartnerChannel(worker, port1, control, options.jobTimeoutMs ?? JOB_TIMEOUT_MS, place, sizes, io);
   }
 
   /** Why the partner is no longer used (null while it is). */
@@ -119,12 +125,21 @@ export class PartnerChannel {
     return this.outputView;
   }
 
+  /** The memory the partner works in, and the byte offset of `output` there. */
+  get memory(): WebAssembly.Memory {
+    return this.place.memory;
+  }
+
+  get outputAt(): number {
+    return this.io.outputAt;
+  }
+
   /** Makes room for jobs of `rows` input rows; false if there is none, or the partner was lost on the way. */
   ensureRoom(rows: number): boolean {
     if (rows <= this.io.rows) return true;
     if (rows > this.sizes.maxRows) return false;
     // Doubling, so that a growing prompt re-places a few times, not at every step.
-    const io = placeIo(this.arena, this.sizes, Math.min(this.sizes.maxRows, Math.max(rows, 2 * this.io.rows)), this.io.scratchAt);
+    const io = placeIo(this.place, this.sizes, Math.min(this.sizes.maxRows, Math.max(rows, 2 * this.io.rows)), this.io.scratchAt);
     if (!io) return false;
     this.port.postMessage({ type: 'buffers', io } satisfies PartnerCommand);
     this.signal(State.buffers);
@@ -166,16 +181,17 @@ export class PartnerChannel {
     return true;
   }
 
+  /** Stops the thread; its memory is released once it has exited (a lost one may still be mid-job). */
   dispose(): void {
     if (!this.lostReason) this.lostReason = 'stopped';
     this.signal(State.stop);
-    void this.worker.terminate();
+    void this.worker.terminate().finally(() => this.place.release());
     this.port.close();
   }
 
   private views(): [Float32Array, Float32Array] {
-    const { io, sizes, arena } = this;
-    return [arena.f32(io.inputAt, io.rows * sizes.input), arena.f32(io.outputAt, io.rows * sizes.output)];
+    const { io, sizes, place } = this;
+    return [place.f32(io.inputAt, io.rows * sizes.input), place.f32(io.outputAt, io.rows * sizes.output)];
   }
 
   private signal(state: number): void {
@@ -190,11 +206,11 @@ export class PartnerChannel {
   }
 }
 
-/** Input, output and hidden places for `rows` input rows at the arena's end; null when it cannot grow so far. */
-function placeIo(arena: SharedArena, sizes: PartnerSizes, rows: number, scratchAt: number): PartnerIo | null {
-  const inputAt = arena.reserve(rows * sizes.input);
-  const outputAt = inputAt === null ? null : arena.reserve(rows * sizes.output);
-  const hiddenAt = outputAt === null ? null : arena.reserve(rows * sizes.hidden);
+/** Input, output and hidden places for `rows` input rows; null when there is no room for them. */
+function placeIo(place: SharedPlace, sizes: PartnerSizes, rows: number, scratchAt: number): PartnerIo | null {
+  const inputAt = place.reserve(rows * sizes.input);
+  const outputAt = inputAt === null ? null : place.reserve(rows * sizes.output);
+  const hiddenAt = outputAt === null ? null : place.reserve(rows * sizes.hidden);
   if (inputAt === null || outputAt === null || hiddenAt === null) return null;
   return { rows, inputAt, outputAt, hiddenAt, scratchAt };
 }

@@ -1,6 +1,6 @@
 /**
  * A second core for the matrix products of a GPT2Model (see decode-products.ts). Its share of each weight
- * matrix lies in the memory it shares with the model's thread (shared-arena.ts), where our float32 kernels
+ * matrix lies in the memory it shares with the model's thread (shared-place.ts), where our float32 kernels
  * (kernels/f32) multiply it in place, reading each job's input and writing its result there too; the fast
  * precision also keeps int8 copies (kernels/q8). No TensorFlow.js here: the partner needs nothing but the
  * kernels. After start-up it never returns to its event loop: it sleeps in Atomics.wait between jobs.
@@ -24,16 +24,23 @@ async function start(): Promise<void> {
   let io: PartnerIo = first.io;
   const kernels = f32Kernels(memory);
   const f32 = (at: number, floats: number) => new Float32Array(memory.buffer, at, floats);
+  /** rows × cols floats whose rows lie `ld` apart, as one contiguous array (a view where they already are). */
+  const block = (at: number, rows: number, cols: number, ld: number) => {
+    if (ld === cols) return f32(at, rows * cols);
+    const out = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) out.set(f32(at + r * ld * 4, cols), r * cols);
+    return out;
+  };
   const q8 = first.fast ? new Q8Runner() : null;
-  const q8Weights: (Q8Block | null)[] = weights.map(({ rows, cols, transposed, at }) => {
+  const q8Weights: (Q8Block | null)[] = weights.map(({ rows, cols, transposed, at, ld }) => {
     if (!q8 || rows === 0) return null;
     const [k, n] = transposed ? [cols, rows] : [rows, cols];
-    return q8.place(f32(at, rows * cols), k, n, transposed ? 'out-in' : 'in-out');
+    return q8.place(block(at, rows, cols, ld), k, n, transposed ? 'out-in' : 'in-out');
   });
   const q8Mlps = mlps.map((m) =>
     q8
       ? {
-          fc: q8.place(f32(m.fcAt, m.width * m.hidden), m.width, m.hidden, 'in-out', f32(m.fcBiasAt, m.hidden)),
+          fc: q8.place(block(m.fcAt, m.width, m.hidden, m.fcLd), m.width, m.hidden, 'in-out', f32(m.fcBiasAt, m.hidden)),
           proj: q8.place(f32(m.projAt, m.hidden * m.width), m.hidden, m.width, 'in-out'),
         }
       : null,
@@ -45,8 +52,8 @@ async function start(): Promise<void> {
       const w = weights[index];
       const [k, n] = w.transposed ? [w.cols, w.rows] : [w.rows, w.cols];
       if (kind === Job.productFast) q8!.run(q8Weights[index]!, f32(io.inputAt, rows * k), rows, f32(io.outputAt, rows * n));
-      else if (w.transposed) kernels.gemmNT(io.inputAt, rows, k, k, w.at, n, k, 0, io.outputAt, n, io.scratchAt);
-      else kernels.gemmNN(io.inputAt, rows, k, k, w.at, n, n, 0, io.outputAt, n, io.scratchAt);
+      else if (w.transposed) kernels.gemmNT(io.inputAt, rows, k, k, w.at, n, w.ld, 0, io.outputAt, n, io.scratchAt);
+      else kernels.gemmNN(io.inputAt, rows, k, k, w.at, n, w.ld, 0, io.outputAt, n, io.scratchAt);
       return;
     }
     const m = mlps[index];
@@ -59,7 +66,7 @@ async function start(): Promise<void> {
       q8!.run(blocks.proj, hidden, rows, f32(io.outputAt, rows * m.width));
       return;
     }
-    kernels.gemmNN(io.inputAt, rows, m.width, m.width, m.fcAt, m.hidden, m.hidden, m.fcBiasAt, io.hiddenAt, m.hidden, io.scratchAt);
+    kernels.gemmNN(io.inputAt, rows, m.width, m.width, m.fcAt, m.hidden, m.fcLd, m.fcBiasAt, io.hiddenAt, m.hidden, io.scratchAt);
     activateAt(memory, io.hiddenAt, hiddenSize, m.activation);
     kernels.gemmNN(io.hiddenAt, rows, m.hidden, m.hidden, m.projAt, m.width, m.width, 0, io.outputAt, m.width, io.scratchAt);
   };

@@ -1,7 +1,8 @@
 /**
  * The contract between a GPT2Model's thread and its product partner (partner-thread.ts): one job at a time,
  * posted through a small shared Int32Array and woken with Atomics; weights and numbers lie in a shared
- * WebAssembly.Memory (shared-arena.ts) that both threads see, addressed by byte offsets.
+ * WebAssembly.Memory that both threads see, addressed by byte offsets: the backend's own heap where it is
+ * shared (the weights read in place), else an arena holding a copy of the partner's share (shared-place.ts).
  *
  * Why not postMessage per product: a decode step has ~50 products of a few hundred microseconds each; a
  * message round trip through both event loops costs about as much as the product. A futex wake costs ~10 µs.
@@ -51,6 +52,8 @@ export interface PartnerWeight {
   /** Multiply by its transpose (x · Wᵀ), as for a tied output layer stored [vocab, width]. */
   transposed: boolean;
   at: number;
+  /** Floats from one row to the next (cols: the rows lie one after another). */
+  ld: number;
 }
 
 export interface PartnerWorkerData {
@@ -72,8 +75,9 @@ export interface PartnerMlp {
   width: number;
   hidden: number;
   activation: Activation;
-  /** [width, hidden] */
+  /** [width, hidden], rows `fcLd` floats apart (the model's own c_fc, read in place, is wider than this half). */
   fcAt: number;
+  fcLd: number;
   fcBiasAt: number;
   /** [hidden, width] */
   projAt: number;

@@ -3,6 +3,7 @@
  * backend's own memory so that they read the KV cache in place. JavaScript's loops cost ~1.5 ns per
  * multiply–add here; these ~0.4 (bench/simd-dot-spike.ts), a few ms per GPT-2-small token at 200 positions.
  */
+import { isSharedHeap } from '../../../wasm-shared-heap.js';
 import { readKernelBinary } from '../kernel-binary.js';
 
 export interface AttentionKernels {
@@ -17,15 +18,18 @@ export function attentionKernelsFit(headDim: number): boolean {
   return headDim > 0 && headDim % 8 === 0;
 }
 
-let compiled: WebAssembly.Module | undefined;
+const compiled = new Map<string, WebAssembly.Module>();
 const bound = new WeakMap<WebAssembly.Memory, AttentionKernels>();
 
 export function attentionKernels(memory: WebAssembly.Memory): AttentionKernels {
   let kernels = bound.get(memory);
   if (!kernels) {
+    // A module declares whether the memory it imports is shared: the backend's heap may be (wasm-shared-heap.ts).
+    const file = isSharedHeap(memory) ? './attention.shared.wasm' : './attention.wasm';
     // Synchronous: a 0.6 KB module, compiled once per thread.
-    compiled ??= new WebAssembly.Module(readKernelBinary(new URL('./attention.wasm', import.meta.url)));
-    const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as {
+    let module = compiled.get(file);
+    if (!module) compiled.set(file, (module = new WebAssembly.Module(readKernelBinary(new URL(file, import.meta.url)))));
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as {
       attn_scores: AttentionKernels['scores'];
       attn_mix: AttentionKernels['mix'];
     };

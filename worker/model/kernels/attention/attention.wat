@@ -7,7 +7,9 @@
 ;; d must be a positive multiple of 8 (two 4-wide lanes per step); GPT-2's head width is 64.
 ;; Sums are float32 (as the tf-op path's), in 8 lanes.
 ;;
-;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into attention.wasm beside this file.
+;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into attention.wasm beside this file, and
+;; into attention.shared.wasm for a backend whose heap is shared (worker/wasm-shared-heap.ts):
+;; build: also shared
 (module
   (import "env" "memory" (memory 1))
 

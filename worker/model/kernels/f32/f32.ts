@@ -18,6 +18,7 @@ import v8 from 'node:v8';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory } from '../backend-memory.js';
 import { addLayerNormRows, geluTanhInPlace, layerNormRows, reluInPlace } from '../host-ops.js';
+import { isSharedHeap } from '../../../wasm-shared-heap.js';
 import { readKernelBinary } from '../kernel-binary.js';
 
 export const FMA_ENV = 'INKLING_FMA';
@@ -43,6 +44,8 @@ export interface F32Kernels {
    * at `branch` into x in place unless branch is 0. Byte offsets; eps as the model's.
    */
   layerNorm(x: number, branch: number, rows: number, c: number, gamma: number, beta: number, eps: number, out: number): void;
+  /** dst[i] += src[i] for n floats at byte offsets dst and src. */
+  add(dst: number, src: number, n: number): void;
   /** Whether prompts use fused multiply–add (f32-fma.wat). */
   readonly fused: boolean;
 }
@@ -88,7 +91,7 @@ function relaxedSimdValidates(bytes: Uint8Array<ArrayBuffer>): boolean {
 export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
   let kernels = bound.get(memory);
   if (!kernels) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const shared = isSharedHeap(memory);
     const suffix = shared ? '.shared.wasm' : '.wasm';
     const plain = new WebAssembly.Instance(module(`f32${suffix}`, false)!, { env: { memory } }).exports as unknown as {
       gemm_nn: F32Kernels['gemmNN'];
@@ -96,6 +99,7 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       gelu_tanh: F32Kernels['geluTanh'];
       softmax_row: F32Kernels['softmaxRow'];
       layer_norm: F32Kernels['layerNorm'];
+      add: F32Kernels['add'];
     };
     const fmaModule = module(`f32-fma${suffix}`, true);
     const fma = fmaModule
@@ -111,6 +115,7 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       geluTanh: plain.gelu_tanh,
       softmaxRow: plain.softmax_row,
       layerNorm: plain.layer_norm,
+      add: plain.add,
       fused: fma !== null,
     };
     bound.set(memory, kernels);

@@ -20,6 +20,7 @@
 ;; gelu_tanh: GPT-2's activation in place (it sits between the two products of every MLP).
 ;; softmax_row: one row of a decode step's attention weights in place.
 ;; layer_norm: GPT-2's layer norms, with the residual add before them.
+;; add: one array added into another (two threads' partial sums).
 ;;
 ;; Built with `node scripts/build-kernels.mjs` (wabt, SIMD enabled) into f32.wasm beside this file, and into
 ;; f32.shared.wasm importing a shared memory (for the partner thread's arena):
@@ -859,4 +860,22 @@
       (local.set $out (i32.add (local.get $out) (local.get $cb)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $each_row))))
+
+  ;; dst[i] += src[i] for i < n: the two partial sums of a product split between two threads.
+  (func (export "add") (param $dst i32) (param $src i32) (param $n i32)
+    (local $end i32) (local $end4 i32)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $dst) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done4 (loop $each4
+      (br_if $done4 (i32.ge_u (local.get $dst) (local.get $end4)))
+      (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $src))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (br $each4)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+      (f32.store (local.get $dst) (f32.add (f32.load (local.get $dst)) (f32.load (local.get $src))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+      (local.set $src (i32.add (local.get $src) (i32.const 4)))
+      (br $each))))
 )
