@@ -87,20 +87,26 @@ function wasmDir(dir: string | undefined): string {
 
 /**
  * The file map for `setWasmPaths` that gives the backend a shared heap: the SIMD binary rewritten into a cache
- * folder (once per tfjs version: named by its hash), the others as they are. `dir`: the binaries' folder when
- * they are not in the package (INKLING_WASM_DIR). Throws when it cannot be made; the caller keeps the plain
- * binaries then.
+ * folder (named by the original's hash, so once per tfjs version), the others as they are. `dir`: the
+ * binaries' folder when they are not in the package (INKLING_WASM_DIR). Throws when it cannot be made or this
+ * runtime would refuse it; the caller keeps the plain binaries then (the backend cannot be started twice, so
+ * the check is made before, not by trying).
  */
 export function sharedHeapWasmPaths(dir?: string, cacheDir = path.join(os.tmpdir(), 'inkling-wasm')): Record<string, string> {
+  if (typeof SharedArrayBuffer === 'undefined') throw new Error('this runtime has no SharedArrayBuffer');
   const from = wasmDir(dir);
   const original = readFileSync(path.join(from, SIMD));
+  const shared = withSharedMemory(original);
+  // ~5 ms: whether this runtime takes a module whose memory is shared.
+  if (!WebAssembly.validate(shared)) throw new Error('this runtime refuses a shared memory in the backend’s module');
   const hash = createHash('sha256').update(original).digest('hex').slice(0, 16);
   const target = path.join(cacheDir, `${hash}-${SIMD}`);
-  if (!existsSync(target)) {
+  // Compared, not just found: a file damaged since (a full disk, a crash) is written again.
+  if (!existsSync(target) || !readFileSync(target).equals(shared)) {
     mkdirSync(cacheDir, { recursive: true });
     // Written beside, then renamed: processes starting at once never read a half-written file.
     const partial = `${target}.${process.pid}.partial`;
-    writeFileSync(partial, withSharedMemory(original));
+    writeFileSync(partial, shared);
     renameSync(partial, target);
   }
   return Object.fromEntries(WASM_BINARIES.map((name) => [name, name === SIMD ? target : path.join(from, name)]));

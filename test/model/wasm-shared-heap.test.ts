@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,12 @@ test('the rewritten binary is made once into a cache folder; the other binaries 
     assert.deepEqual(sharedHeapWasmPaths(undefined, cache), paths);
     assert.equal(statSync(path.join(cache, made[0])).mtimeMs, before, 'not written again');
     assert.ok(!paths['tfjs-backend-wasm.wasm'].startsWith(cache));
+    // A damaged cached file is made again.
+    const file = path.join(cache, made[0]);
+    const good = readFileSync(file);
+    writeFileSync(file, good.subarray(0, 1000));
+    sharedHeapWasmPaths(undefined, cache);
+    assert.ok(readFileSync(file).equals(good));
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
