@@ -37,7 +37,7 @@ function createRandomModel(config: Partial<GPT2Config> & { tieWordEmbeddings?: b
       return data;
     },
     // An untied output layer of its own: wte's numbers reversed, so that it differs from wte.
-    full.tieWordEmbeddings ? undefined : () => weights['wte.weight'].data.slice().reverse() as Float32Array,
+    { lmHead: full.tieWordEmbeddings ? undefined : () => weights['wte.weight'].data.slice().reverse() as Float32Array },
   );
   return new GPT2Model(full, params);
 }

@@ -7,7 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { completeGPT2Config, type ParsedGPT2Config } from '../../worker/model/config.js';
 import { ModelFormatError, type ModelFormatErrorCode } from '../../worker/model/errors.js';
 import { assertFitsBackend, loadModel } from '../../worker/model/load.js';
+import { GPT2Model } from '../../worker/model/gpt2.js';
 import { createRandomModel, randomWeights } from '../../worker/model/random.js';
+import { paramsFromWeights } from '../../worker/model/weights.js';
 import type { TensorToWrite } from '../../worker/model/safetensors.js';
 import type { LanguageModel } from '../../worker/model/types.js';
 import { maxAbsDiff, tempDir, useWasm, writeModelFolder } from './helpers.js';
@@ -167,4 +169,25 @@ test('a model too big for the WebAssembly backend is refused before loading', ()
     () => assertFitsBackend(completeGPT2Config({ nEmbd: 1600, nHead: 25, nLayer: 48 })),
     (e: unknown) => e instanceof ModelFormatError && e.code === 'too_large_for_backend' && /1558M parameters/.test(e.message),
   );
+});
+
+test('weights read straight into the backend give the same model, and a read failing midway frees what it filled', () => {
+  const values = weights();
+  const read = (name: string) => values[name].data as Float32Array;
+  const readInto = (name: string, out: Float32Array) => out.set(read(name));
+  const viaArrays = new GPT2Model(config, paramsFromWeights(config, read));
+  const direct = new GPT2Model(config, paramsFromWeights(config, read, { readInto }));
+  assert.deepEqual(logitsOf(direct), logitsOf(viaArrays));
+  viaArrays.dispose();
+  direct.dispose();
+
+  const buffers = tf.backend().numDataIds();
+  let reads = 0;
+  const failing = (name: string, out: Float32Array) => {
+    if (++reads === 5) throw new ModelFormatError('truncated_file', 'model.safetensors: file ended early');
+    readInto(name, out);
+  };
+  assert.throws(() => paramsFromWeights(config, read, { readInto: failing }), /file ended early/);
+  assert.equal(tf.memory().numTensors, 0);
+  assert.equal(tf.backend().numDataIds(), buffers, 'no backend buffer is left behind');
 });

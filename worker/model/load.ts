@@ -162,11 +162,10 @@ export async function loadModel(dir: string, options: GPT2ModelOptions = {}): Pr
   try {
     const { names, lmHead } = resolveTensorNames(reader, config);
     assertFitsBackend(config);
-    const params = paramsFromWeights(
-      config,
-      (canonical) => reader.readFloat32(names.get(canonical)!),
-      lmHead === null ? undefined : () => reader.readFloat32(lmHead),
-    );
+    const params = paramsFromWeights(config, (canonical) => reader.readFloat32(names.get(canonical)!), {
+      lmHead: lmHead === null ? undefined : () => reader.readFloat32(lmHead),
+      readInto: (canonical, out) => reader.readFloat32Into(names.get(canonical)!, out),
+    });
     const model = new GPT2Model(config, params, options);
     // After the second thread is up, so that warming packs the weights both threads multiply by.
     await model.threadsReady;

@@ -73,7 +73,7 @@ export function createRandomModel(
       delete weights[name]; // lets the JS copy go as soon as the tensor holds it
       return data;
     },
-    full.tieWordEmbeddings ? undefined : lmHead,
+    { lmHead: full.tieWordEmbeddings ? undefined : lmHead },
   );
   return new GPT2Model(full, params, options);
 }

@@ -105,20 +105,31 @@ function float16Table(): Float32Array {
   return halfTable;
 }
 
+/** Half-precision values converted per piece when read into a buffer (readFloat32Into): 128 KiB of bits. */
+const HALF_CHUNK = 1 << 16;
+
 /** IEEE half-precision bit patterns → float32 values (exact). */
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
-  const table = float16Table();
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  float16Into(bits, out);
   return out;
+}
+
+function float16Into(bits: Uint16Array, out: Float32Array): void {
+  const table = float16Table();
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
 }
 
 /** bfloat16 is the top half of a float32, so widening is a shift. */
 export function bfloat16ToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
-  const outBits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
+  bfloat16Into(bits, out);
   return out;
+}
+
+function bfloat16Into(bits: Uint16Array, out: Float32Array): void {
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
 }
 
 /** float32 → IEEE half-precision bit patterns, rounding to nearest even (as numpy and PyTorch do). */
@@ -212,27 +223,39 @@ export class SafetensorsReader {
 
   /** The tensor's values as float32 (F32 as stored, F16 and BF16 converted exactly). */
   readFloat32(name: string): Float32Array {
+    const { byteLength, dtype } = this.info(name);
+    // An unsupported dtype gets an empty array here and its clear error from readFloat32Into.
+    const out = new Float32Array(dtype in DTYPE_BYTES ? byteLength / DTYPE_BYTES[dtype] : 0);
+    this.readFloat32Into(name, out);
+    return out;
+  }
+
+  /**
+   * readFloat32 into `out` (the tensor's size), e.g. straight into a backend's memory: the file is read into
+   * it with no array of its own in between (F16 and BF16 through a small buffer, converted piece by piece).
+   */
+  readFloat32Into(name: string, out: Float32Array): void {
     const info = this.info(name);
     if (!isLittleEndianHost) throw new Error('safetensors: big-endian machines are not supported');
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+      throw new ModelFormatError(
+        'unsupported_dtype',
+        `${this.label}: tensor '${name}' has dtype ${info.dtype}; only F32, F16 and BF16 weights can be used`,
+        name,
+      );
+    }
     const count = info.byteLength / DTYPE_BYTES[info.dtype];
-    switch (info.dtype) {
-      case 'F32': {
-        const values = new Float32Array(count);
-        this.source.read(info.byteOffset, new Uint8Array(values.buffer));
-        return values;
-      }
-      case 'F16':
-      case 'BF16': {
-        const bits = new Uint16Array(count);
-        this.source.read(info.byteOffset, new Uint8Array(bits.buffer));
-        return info.dtype === 'F16' ? float16ToFloat32(bits) : bfloat16ToFloat32(bits);
-      }
-      default:
-        throw new ModelFormatError(
-          'unsupported_dtype',
-          `${this.label}: tensor '${name}' has dtype ${info.dtype}; only F32, F16 and BF16 weights can be used`,
-          name,
-        );
+    if (out.length !== count) throw new RangeError(`readFloat32Into: '${name}' has ${count} values, the buffer ${out.length}`);
+    if (info.dtype === 'F32') {
+      this.source.read(info.byteOffset, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      return;
+    }
+    const convert = info.dtype === 'F16' ? float16Into : bfloat16Into;
+    const bits = new Uint16Array(Math.min(count, HALF_CHUNK));
+    for (let at = 0; at < count; at += bits.length) {
+      const piece = bits.subarray(0, Math.min(bits.length, count - at));
+      this.source.read(info.byteOffset + at * 2, new Uint8Array(piece.buffer, 0, piece.byteLength));
+      convert(piece, out.subarray(at, at + piece.length));
     }
   }
 
