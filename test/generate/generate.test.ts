@@ -266,9 +266,14 @@ test('an already aborted signal runs nothing', async () => {
 });
 
 test('each step reads back exactly one tensor: the last-position logits', async () => {
-  const backend = tf.backend() as unknown as { read: (id: object) => Promise<unknown>; readSync: (id: object) => unknown };
-  const original = { read: backend.read, readSync: backend.readSync };
-  // The wasm backend's read calls its readSync: count only the outermost call.
+  const backend = tf.backend() as unknown as {
+    read: (id: object) => Promise<unknown>;
+    readSync: (id: object) => unknown;
+    typedArrayFromHeap: (info: object) => unknown;
+  };
+  const original = { read: backend.read, readSync: backend.readSync, typedArrayFromHeap: backend.typedArrayFromHeap };
+  // The wasm backend's read calls its readSync, which calls typedArrayFromHeap (through which the loop reads
+  // the logits in place, readValues): count only the outermost call.
   let reads = 0;
   let depth = 0;
   const counted = <T>(fn: (...a: [object]) => T) =>
@@ -282,6 +287,7 @@ test('each step reads back exactly one tensor: the last-position logits', async 
     };
   backend.read = counted(original.read);
   backend.readSync = counted(original.readSync);
+  backend.typedArrayFromHeap = counted(original.typedArrayFromHeap);
   try {
     const model = new FakeModel(V, 64, EOS, hashedLogits(V));
     await generate(model, tok, prompt, { maxNewTokens: 6, doSample: true, seed: 1, numReturnSequences: 2, eosTokenId: null });
@@ -290,6 +296,7 @@ test('each step reads back exactly one tensor: the last-position logits', async 
   } finally {
     backend.read = original.read;
     backend.readSync = original.readSync;
+    backend.typedArrayFromHeap = original.typedArrayFromHeap;
   }
 });
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
-import { currentBackendMemory, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
+import { currentBackendMemory, readValues, type BackendMemory } from '../../worker/model/kernels/backend-memory.js';
 import { activateInPlace, f32Kernels, f32ScratchFloats, layerNormInPlace } from '../../worker/model/kernels/f32/f32.js';
 import { addLayerNormRows, causalSoftmaxRows, geluTanhInPlace, layerNormRows } from '../../worker/model/kernels/host-ops.js';
 
@@ -257,4 +257,16 @@ test('add sums one array into another, the last n % 4 too', () => {
     memory.free(dst);
     memory.free(src);
   }
+});
+
+test('readValues copies a tensor into the array it is given when that is large enough (no array per token)', async () => {
+  const t = tf.tensor1d([1, 2, 3]);
+  const reuse = new Float32Array(5);
+  const first = await readValues(t, reuse);
+  assert.equal(first.buffer, reuse.buffer, 'read into the array given');
+  assert.deepEqual([...first], [1, 2, 3]);
+  const fresh = await readValues(t, new Float32Array(2));
+  assert.deepEqual([...fresh], [1, 2, 3], 'too small: a new array');
+  assert.equal((await readValues(t, null)).length, 3);
+  t.dispose();
 });

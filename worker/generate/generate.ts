@@ -3,6 +3,7 @@
  * step, choosing each token on the host from one read-back of the last position's logits.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { readValues } from '../model/kernels/backend-memory.js';
 import type { KvCache, LanguageModel } from '../model/types.js';
 import { StreamingDecoder } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -83,15 +84,18 @@ export function fitPromptToContext(
   return { kept: prompt.slice(dropped), dropped };
 }
 
-/** Reads a logits tensor back to the host once and frees it. */
-async function readLogits(logits: tf.Tensor, rows: number, vocabSize: number): Promise<Float32Array> {
+/**
+ * Reads a logits tensor back to the host once and frees it: into `reuse` where it can (readValues), since a
+ * step's logits are only read until the next step's arrive.
+ */
+async function readLogits(logits: tf.Tensor, rows: number, vocabSize: number, reuse: Float32Array | null): Promise<Float32Array> {
   try {
     if (logits.size !== rows * vocabSize) {
       throw new Error(
         `the model returned logits of shape [${logits.shape.join(', ')}], expected [${rows}, ${vocabSize}]`,
       );
     }
-    return (await logits.data()) as Float32Array;
+    return await readValues(logits, reuse);
   } finally {
     logits.dispose();
   }
@@ -146,7 +150,7 @@ export async function generate(
   let cache: KvCache = model.createCache(1, kept.length + resolved.maxNewTokens);
   try {
     const prefillStart = now();
-    let logits = await readLogits(model.forward([kept], cache), 1, vocabSize);
+    let logits = await readLogits(model.forward([kept], cache), 1, vocabSize, null);
     const prefillMs = now() - prefillStart;
     const decodeStart = now();
     if (sequences.length > 1) {
@@ -170,7 +174,8 @@ export async function generate(
         rows = compacted.rows;
       }
       const next = rows.map((j) => [sequences[j].finishReason === null ? sequences[j].lastToken : decoder.padToken]);
-      logits = await readLogits(model.forward(next, cache), rows.length, vocabSize);
+      // The previous step's array is done with: the next logits are read into it.
+      logits = await readLogits(model.forward(next, cache), rows.length, vocabSize, logits);
       sharedRow = false;
     }
     for (const s of sequences) if (s.finishReason === null) s.finishReason = 'aborted';

@@ -219,3 +219,17 @@ function sizeOf(shape: readonly number[]): number {
 export function reshaped(t: tf.TensorInfo, shape: number[]): tf.TensorInfo {
   return { dataId: t.dataId, shape, dtype: t.dtype };
 }
+
+/**
+ * The values of a float32 tensor, copied into `reuse` when it is large enough and the backend's memory is
+ * readable here (wasm, cpu): a decode loop then reads each step's logits without a new array per token.
+ * Elsewhere (GPU, native) it reads back as `data()` does, a new array. Either way the caller owns the result
+ * (`reuse` cut to size, or a new array) and may pass it back as `reuse` once done with it.
+ */
+export async function readValues(t: tf.Tensor, reuse: Float32Array | null): Promise<Float32Array> {
+  const memory = t.dtype === 'float32' ? currentBackendMemory() : null;
+  if (!memory || !memory.holds(t)) return (await t.data()) as Float32Array;
+  const out = reuse && reuse.length >= t.size ? reuse.subarray(0, t.size) : new Float32Array(t.size);
+  out.set(memory.view(t).subarray(0, t.size));
+  return out;
+}
