@@ -149,28 +149,6 @@ export function writeNewKeysValues(qkv: Float32Array, keys: Float32Array, values
 }
 
 /**
- * scores [time, positions] → attention weights in place: scaled, row t masked beyond position + t (it may
- * not see later positions), softmax by row.
- */
-export function causalSoftmaxRows(scores: Float32Array, time: number, positions: number, position: number, scale: number): void {
-  for (let t = 0; t < time; t++) {
-    const row = t * positions;
-    const seen = position + t + 1;
-    let max = -Infinity;
-    for (let j = 0; j < seen; j++) max = Math.max(max, scores[row + j] * scale);
-    let total = 0;
-    for (let j = 0; j < seen; j++) {
-      const e = Math.exp(scores[row + j] * scale - max);
-      scores[row + j] = e;
-      total += e;
-    }
-    const inverse = 1 / total;
-    for (let j = 0; j < seen; j++) scores[row + j] *= inverse;
-    scores.fill(0, row + seen, row + positions);
-  }
-}
-
-/**
  * Σ a[i]·b[j] over `length` numbers from offsets i, j. Four independent sums: a single running sum waits on
  * the previous addition every step (measured 2.5 ns per multiply–add vs ~1 ns).
  */
