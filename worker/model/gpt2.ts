@@ -49,8 +49,9 @@ export interface GPT2Params {
   blocks: BlockParams[];
   lnF: LayerNormParams;
   /**
-   * Output layer [n_embd, vocab] (x @ W layout). Absent: tied to `wte` and computed as x @ wteᵀ, which keeps
-   * gradients flowing into `wte` but is slow on wasm (a transposed operand misses its fast kernel).
+   * Output layer [n_embd, vocab] (x @ W layout): an untied checkpoint's, or a transposed copy of `wte` where
+   * the backend multiplies by a transposed operand slowly (GPT2Model). Absent: tied to `wte`, computed as
+   * x @ wteᵀ (our kernels read wte in place; gradients flow into `wte`).
    */
   lmHead?: tf.Tensor2D;
 }
@@ -250,7 +251,7 @@ function tiedOutput(h: tf.Tensor2D, wte: tf.Tensor2D, inference: boolean): tf.Te
  * current backend: only on wasm without our kernels (tiedOutput), where the transposed product is slow. Native
  * and GPU backends transpose an operand at no cost.
  */
-export function tiedOutputNeedsCopy(): boolean {
+function tiedOutputNeedsCopy(): boolean {
   return tf.getBackend() === 'wasm' && !currentBackendMemory()?.transposedInPlace;
 }
 
