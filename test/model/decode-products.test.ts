@@ -168,7 +168,7 @@ test('a disposed model lets go of the memory it shared with its partner', async 
   assert.equal(held.deref(), undefined, 'the products (and their shared memory) were collected');
 });
 
-test('the partner reads its share in place on the shared heap, or works on a copy in an arena: the same numbers', async () => {
+test('the partner reads its share in place on the shared heap, or works on a copy in an arena: the same numbers (prompts split by columns in place)', async () => {
   const memory = currentBackendMemory()!;
   const [width, hidden] = [256, 1024]; // one row is just enough to be split (MIN_SPLIT_MACS)
   const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);
@@ -205,7 +205,12 @@ test('the partner reads its share in place on the shared heap, or works on a cop
   }
   assert.equal(extras[0], 0, 'in place: no weights copied');
   assert.equal(extras[1], 4 * (256 * 640 + width * (hidden / 2) + hidden / 2 + (hidden / 2) * width), 'the arena: a copy of the partner’s share');
-  results[0].forEach((values, i) => assert.deepEqual(values, results[1][i], `result ${i}`));
+  // Decoding (1 and 3 rows) splits the same way in both: the same bits. A prompt (40 rows) in place is split
+  // by output columns instead of inputs (Job.columns): the same numbers to float32 rounding.
+  results[0].forEach((values, i) => {
+    if (i < 4) assert.deepEqual(values, results[1][i], `result ${i}`);
+    else assert.ok(maxDifference(values, results[1][i]) < 1e-5, `result ${i}: ${maxDifference(values, results[1][i])}`);
+  });
   tf.dispose([w, bias, mlp.fc, mlp.fcBias, mlp.proj, mlp.projBias]);
 });
 

@@ -143,6 +143,8 @@ export class DecodeProducts {
     private readonly q8: Q8Runner | null,
     /** Bytes of weights the partner holds beyond the model's: its float32 share unless it reads it in place, its int8 copy in fast precision. */
     private readonly partnerBytes: number,
+    /** Whether the partner sees the model's weights and buffers in place (the backend's heap is shared). */
+    private readonly inPlace: boolean,
   ) {}
 
   /**
@@ -178,7 +180,7 @@ export class DecodeProducts {
       }
     }
     const mlpEntries = mlps.map((m, i) => mlpEntry(memory, m, mlpSplits[i], q8));
-    return new DecodeProducts(memory, entries, mlpEntries, started?.partner ?? null, q8, started?.weightBytes ?? 0);
+    return new DecodeProducts(memory, entries, mlpEntries, started?.partner ?? null, q8, started?.weightBytes ?? 0, started?.inPlace ?? false);
   }
 
   /** Threads the products run on now (1 once the partner is gone). */
@@ -214,6 +216,7 @@ export class DecodeProducts {
     const alone = () => memory.matMul(x, reshape3d(e.whole), bias, e.transposed);
     if (!partner) return fast && e.split === e.rows ? this.q8Product(e, x, rows, bias) : alone();
     if (!fast && rows * e.rows * e.cols < MIN_SPLIT_MACS) return alone();
+    if (this.inPlace && !e.transposed && rows > Q8_MAX_VECTORS) return this.columnProduct(e, index, x, rows, bias, partner) ?? alone();
 
     const k = e.transposed ? e.cols : e.rows;
     const theirK = e.transposed ? k : e.rows - e.split;
@@ -309,6 +312,32 @@ export class DecodeProducts {
     this.partner?.dispose();
   }
 
+  /**
+   * A prompt's x [1, R, k] · W [k, n] split by output columns: this side the first half, the partner the rest
+   * (Job.columns), both at full depth k straight into one output, so no input is copied and nothing added.
+   * Decoding splits by rows of W instead: each side then streams half of the matrix. Null if the partner fails.
+   */
+  private columnProduct(e: Entry, index: number, x: tf.TensorInfo, rows: number, bias: tf.TensorInfo | null, partner: PartnerChannel): Float32Info | null {
+    const { memory } = this;
+    const heap = memory.heap!;
+    const [k, n] = [e.rows, e.cols];
+    // A multiple of the kernel's 8-column panels where there are a few of them.
+    const half = n >= 16 ? Math.floor(n / 16) * 8 : Math.floor(n / 2);
+    if (half === 0) return null;
+    const out = memory.alloc([1, rows, n]);
+    const biasAt = bias ? heap.offset(bias) : 0;
+    partner.postColumns(index, rows, heap.offset(x), heap.offset(out), half, biasAt);
+    const scratch = memory.alloc([f32ScratchFloats(k, half)]);
+    try {
+      f32Kernels(heap.memory).gemmNN(heap.offset(x), rows, k, k, heap.offset(e.whole), half, n, biasAt, heap.offset(out), n, heap.offset(scratch));
+    } finally {
+      memory.free(scratch);
+    }
+    if (partner.finish()) return out;
+    // Not freed: a partner that stopped answering may still be writing into it (once, it is never asked again).
+    return null;
+  }
+
   /** ours += the partner's partial sum (its first `floats` outputs): in SIMD where both lie in the backend's heap. */
   private addPartial(ours: Float32Info, partner: PartnerChannel, floats: number): void {
     const heap = this.memory.heap;
@@ -366,7 +395,7 @@ async function startPartner(
   splits: MlpSplit[],
   fast: boolean,
   options: DecodeProductsOptions,
-): Promise<{ partner: PartnerChannel; weightBytes: number }> {
+): Promise<{ partner: PartnerChannel; weightBytes: number; inPlace: boolean }> {
   const shapes = entries.map((e) => {
     const theirs = e.rows - e.split;
     return e.transposed ? { k: e.cols, n: theirs, floats: theirs * e.cols } : { k: theirs, n: e.cols, floats: theirs * e.cols };
@@ -379,6 +408,8 @@ async function startPartner(
     scratch: Math.max(
       1,
       ...shapes.map((s) => f32ScratchFloats(s.k, s.n)),
+      // Job.columns: the other half of a whole matrix's columns (in place only).
+      ...entries.filter((e) => !e.transposed).map((e) => f32ScratchFloats(e.rows, e.cols)),
       ...mlpShapes.flatMap((m) => [f32ScratchFloats(m.width, m.hidden), f32ScratchFloats(m.hidden, m.width)]),
     ),
     maxRows: MAX_PARTNER_ROWS,
@@ -395,6 +426,7 @@ async function startPartner(
       transposed: e.transposed,
       at: at(e.whole, e.split * e.cols),
       ld: e.cols,
+      whole: e.transposed ? null : { at: heap.offset(e.whole), rows: e.rows },
     }));
     const shares: PartnerMlp[] = mlps.map((m, i) => {
       const { width, hidden, split } = splits[i];
@@ -409,7 +441,7 @@ async function startPartner(
       };
     });
     const partner = await PartnerChannel.start(new HeapPlace(memory), { weights, mlps: shares, fast }, sizes, options);
-    return { partner, weightBytes: q8Bytes };
+    return { partner, weightBytes: q8Bytes, inPlace: true };
   }
 
   const slack = 16 * (entries.length + 3 * mlps.length + 8);
@@ -431,6 +463,7 @@ async function startPartner(
     transposed: e.transposed,
     at: arena.put(memory.view(e.whole).subarray(e.split * e.cols, e.rows * e.cols)),
     ld: e.cols,
+    whole: null,
   }));
   const shares: PartnerMlp[] = mlps.map((m, i) => {
     const { width, hidden, split } = splits[i];
@@ -449,7 +482,7 @@ async function startPartner(
     };
   });
   const partner = await PartnerChannel.start(arena, { weights, mlps: shares, fast }, sizes, options);
-  return { partner, weightBytes: f32Bytes + q8Bytes };
+  return { partner, weightBytes: f32Bytes + q8Bytes, inPlace: false };
 }
 
 function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {

@@ -16,6 +16,7 @@ import {
   type PartnerReport,
   type PartnerWeight,
   type PartnerWorkerData,
+  Job,
 } from './protocol.js';
 
 /**
@@ -155,6 +156,18 @@ export class PartnerChannel {
     Atomics.store(this.ctrl, Slot.weight, index);
     Atomics.store(this.ctrl, Slot.rows, rows);
     this.signal(State.job);
+  }
+
+  /**
+   * Posts a Job.columns: input [rows, k] at byte offset `inputAt` times columns [from, cols) of weight `index`
+   * (+ the bias at `biasAt`, 0: none) into the same columns of the output [rows, cols] at `outputAt`.
+   */
+  postColumns(index: number, rows: number, inputAt: number, outputAt: number, from: number, biasAt: number): void {
+    Atomics.store(this.ctrl, Slot.input, inputAt);
+    Atomics.store(this.ctrl, Slot.output, outputAt);
+    Atomics.store(this.ctrl, Slot.bias, biasAt);
+    Atomics.store(this.ctrl, Slot.from, from);
+    this.post(Job.columns, index, rows);
   }
 
   /** Waits for the posted job; false (and the partner given up) if it failed or never answered. */

@@ -48,6 +48,15 @@ async function start(): Promise<void> {
   report({ type: 'ready' });
 
   const runJob = (kind: number, index: number, rows: number) => {
+    if (kind === Job.columns) {
+      const w = weights[index];
+      const whole = w.whole!;
+      const [from, biasAt] = [Atomics.load(ctrl, Slot.from), Atomics.load(ctrl, Slot.bias)];
+      const [inputAt, outputAt] = [Atomics.load(ctrl, Slot.input), Atomics.load(ctrl, Slot.output)];
+      kernels.gemmNN(inputAt, rows, whole.rows, whole.rows, whole.at + from * 4, w.cols - from, w.cols, biasAt && biasAt + from * 4,
+        outputAt + from * 4, w.cols, io.scratchAt);
+      return;
+    }
     if (kind === Job.product || kind === Job.productFast) {
       const w = weights[index];
       const [k, n] = w.transposed ? [w.cols, w.rows] : [w.rows, w.cols];

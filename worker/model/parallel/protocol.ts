@@ -17,6 +17,11 @@ export const Slot = {
   rows: 2,
   /** What to do: a `Job` value. */
   kind: 3,
+  /** Job.columns only: byte offsets of the input, the output and the bias (0: none), and the first column. */
+  input: 4,
+  output: 5,
+  bias: 6,
+  from: 7,
 } as const;
 
 export const Job = {
@@ -27,8 +32,14 @@ export const Job = {
   /** The same two with the int8 weights (a decode step of at most 4 rows in the "fast" precision). */
   productFast: 2,
   mlpFast: 3,
+  /**
+   * input · columns [Slot.from, cols) of the whole weight `Slot.weight` (+ bias), written into those columns of
+   * the output: a prompt's product split by outputs, where the partner sees the model's weights, input and
+   * output in place (the backend's shared heap). Each side then runs the full depth k, and nothing is added.
+   */
+  columns: 4,
 } as const;
-export const CONTROL_SLOTS = 4;
+export const CONTROL_SLOTS = 8;
 
 /** Values of `Slot.state`. Only the thread that does not own a state writes the next one. */
 export const State = {
@@ -54,6 +65,8 @@ export interface PartnerWeight {
   at: number;
   /** Floats from one row to the next (cols: the rows lie one after another). */
   ld: number;
+  /** The whole matrix [rows, cols] where the partner reads it in place (Job.columns), else null. */
+  whole: { at: number; rows: number } | null;
 }
 
 export interface PartnerWorkerData {
