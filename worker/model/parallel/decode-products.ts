@@ -23,7 +23,6 @@
 import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
-import { geluTanhInPlace, reluInPlace } from '../kernels/host-ops.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
 import { activateInPlace, f32Kernels, f32ScratchFloats } from '../kernels/f32/f32.js';
 import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
@@ -114,8 +113,6 @@ interface MlpEntry {
   /** This thread's hidden units are [0, split). */
   split: number;
   activation: Activation;
-  /** The activation on a plain array (the int8 path's hidden values). */
-  activate: (x: Float32Array) => void;
   /** c_fc as the model holds it: this side multiplies its columns [0, split) in place where the backend can. */
   fc: tf.TensorInfo;
   /**
@@ -133,7 +130,6 @@ interface MlpEntry {
 }
 
 export class DecodeProducts {
-  private hidden = new Float32Array(0);
 
   private constructor(
     private readonly memory: BackendMemory,
@@ -358,13 +354,18 @@ export class DecodeProducts {
   }
 
   private q8Mlp(m: MlpEntry, x: tf.TensorInfo, rows: number): Float32Info {
-    if (this.hidden.length < rows * m.split) this.hidden = new Float32Array(rows * m.split);
-    const hidden = this.hidden.subarray(0, rows * m.split);
-    this.q8!.run(m.q8fc!, this.memory.view(x), rows, hidden);
-    m.activate(hidden);
-    const out = this.memory.alloc([1, rows, m.width]);
-    this.q8!.run(m.q8proj!, hidden, rows, this.memory.view(out));
-    return out;
+    const { memory } = this;
+    // The hidden values in backend memory, where the activation runs in SIMD (activateInPlace).
+    const hidden = memory.alloc([rows * m.split]);
+    try {
+      this.q8!.run(m.q8fc!, memory.view(x), rows, memory.view(hidden));
+      activateInPlace(memory, hidden, m.activation);
+      const out = memory.alloc([1, rows, m.width]);
+      this.q8!.run(m.q8proj!, memory.view(hidden), rows, memory.view(out));
+      return out;
+    } finally {
+      memory.free(hidden);
+    }
   }
 }
 
@@ -503,7 +504,6 @@ function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: 
     hidden,
     split,
     activation: m.activation,
-    activate: m.activation === 'relu' ? reluInPlace : geluTanhInPlace,
     fc: m.fc,
     fcMine,
     fcBiasMine,
