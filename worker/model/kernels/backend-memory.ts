@@ -105,7 +105,18 @@ export function currentBackendMemory(): BackendMemory | null {
   if (!kernel) return null;
   const backend = tf.findBackend(name);
   if (!backend) return null;
+  // Made once per backend (and INKLING_MATMUL setting): the decode loop asks for it every token.
+  const matmulEnv = globalThis.process?.env?.[MATMUL_ENV];
+  const cached = made.get(backend);
+  if (cached && cached.kernel === kernel && cached.matmulEnv === matmulEnv) return cached.memory;
+  const memory = backendMemory(name, kernel, backend, matmulEnv);
+  made.set(backend, { kernel, matmulEnv, memory });
+  return memory;
+}
 
+const made = new WeakMap<tf.KernelBackend, { kernel: tf.KernelConfig; matmulEnv: string | undefined; memory: BackendMemory }>();
+
+function backendMemory(name: string, kernel: tf.KernelConfig, backend: tf.KernelBackend, matmulEnv: string | undefined): BackendMemory {
   const matMul = (a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | null, transposeB: boolean): Float32Info =>
     kernel.kernelFunc({
       inputs: bias ? { a, b, bias } : { a, b },
@@ -147,7 +158,8 @@ export function currentBackendMemory(): BackendMemory | null {
       }
       const kernels = f32Kernels(heapMemory!);
       const biasAt = bias ? offset(bias) : 0;
-      const scratch = rows > 1 ? wasm.makeOutput([f32ScratchFloats(k, width)], 'float32') : null;
+      // Scratch only where the kernel uses it: gemm_nn past one row, gemm_nt past four (its panels).
+      const scratch = rows > (transposeB ? 4 : 1) ? wasm.makeOutput([f32ScratchFloats(k, width)], 'float32') : null;
       const scratchAt = scratch ? offset(scratch) : 0;
       try {
         if (transposeB) kernels.gemmNT(offset(a), rows, k, k, offset(b), n, k, biasAt, offset(out), n, scratchAt);
@@ -157,7 +169,7 @@ export function currentBackendMemory(): BackendMemory | null {
       }
       return out;
     };
-    const useOwn = heapMemory !== null && globalThis.process?.env?.[MATMUL_ENV] !== 'xnnpack';
+    const useOwn = heapMemory !== null && matmulEnv !== 'xnnpack';
     return {
       alloc: (shape) => wasm.makeOutput(shape, 'float32') as Float32Info,
       view: (info) => wasm.typedArrayFromHeap(info),

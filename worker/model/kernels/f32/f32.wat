@@ -528,24 +528,6 @@
       (local.set $panel (i32.add (local.get $panel) (i32.const 32)))
       (br_if $copy (i32.lt_u (local.get $w) (local.get $end)))))
 
-  ;; sum_i x[i] * w[i] for i < k, 4 lanes then the k % 4 tail.
-  (func $dot (param $x i32) (param $w i32) (param $kb4 i32) (param $kb i32) (result f32)
-    (local $i i32) (local $a v128) (local $f f32)
-    (block $done (loop $vec
-      (br_if $done (i32.ge_u (local.get $i) (local.get $kb4)))
-      (local.set $a (f32x4.add (local.get $a)
-        (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $i))) (v128.load (i32.add (local.get $w) (local.get $i))))))
-      (local.set $i (i32.add (local.get $i) (i32.const 16)))
-      (br $vec)))
-    (local.set $f (call $hsum (local.get $a)))
-    (block $done (loop $tail
-      (br_if $done (i32.ge_u (local.get $i) (local.get $kb)))
-      (local.set $f (f32.add (local.get $f)
-        (f32.mul (f32.load (i32.add (local.get $x) (local.get $i))) (f32.load (i32.add (local.get $w) (local.get $i))))))
-      (local.set $i (i32.add (local.get $i) (i32.const 4)))
-      (br $tail)))
-    (local.get $f))
-
   ;; sum over the k % 4 tail of x[i] * w[i], from byte kb4 to kb.
   (func $dot_tail (param $x i32) (param $w i32) (param $kb4 i32) (param $kb i32) (result f32)
     (local $f f32)
@@ -603,9 +585,8 @@
     (local.set $j (i32.shl (local.get $q) (i32.const 2)))
     (block $done1 (loop $cols1
       (br_if $done1 (i32.ge_u (local.get $j) (local.get $n)))
-      (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
-        (f32.add (call $bias_at (local.get $bias) (local.get $j))
-          (call $dot (local.get $x) (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ldw))) (local.get $kb4) (local.get $kb))))
+      (call $nt_one (local.get $out) (local.get $bias) (local.get $j) (local.get $x)
+        (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ldw))) (local.get $kb4) (local.get $kb))
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $cols1))))
 
