@@ -1,9 +1,11 @@
 /**
  * Prefill and decode speed and memory of the GPT-2-small-shaped random model in one engine configuration
  * (threads × precision), in a process of its own so that each configuration's memory is its own (a wasm
- * heap never shrinks). `bench/engine.ts` runs it once per configuration.
+ * heap never shrinks). `bench/engine.ts` runs it once per configuration, on the compiled engine that the app
+ * ships (`benchDecodeConfig` builds it into .bench/built): under tsx each engine thread loads the TypeScript
+ * loader too (~25 MiB more for the partner thread), which is not the engine's.
  *
- *   node --import tsx bench/decode-config.ts --threads 2 --precision fast [--backend wasm] [--quick]
+ *   node --import tsx bench/decode-config.ts --threads 2 --precision fast [--backend wasm] [--quick] [--checkpoint DIR]
  *
  * Prints one JSON object (DecodeConfigResult) on its last line.
  */
@@ -69,7 +71,7 @@ function prefillMs(model: LanguageModel, prompt: number[], runs: number): number
   return median(times);
 }
 
-async function measure(threads: number, precision: 'exact' | 'fast', backend: string, quick: boolean): Promise<DecodeConfigResult> {
+async function measure(threads: number, precision: 'exact' | 'fast', backend: string, quick: boolean, checkpoint: string | undefined): Promise<DecodeConfigResult> {
   const { tf, initBackend, loadModel, ensureGpt2SmallRandom, gpt2Tokenizer, generate } = await engine();
   const decode = (model: LanguageModel, prompt: number[], k: number, newTokens: number): Promise<GenerationResult> =>
     generate(model, gpt2Tokenizer(), prompt, {
@@ -81,7 +83,7 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
       seed: 1,
     });
   await initBackend(backend);
-  const model = await loadModel(await ensureGpt2SmallRandom(), { threads, precision });
+  const model = await loadModel(checkpoint ?? (await ensureGpt2SmallRandom()), { threads, precision });
   const prompt = Array.from({ length: PROMPT_TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
   await decode(model, prompt.slice(0, 8), 1, 8); // first-call costs of every kernel
   const prefill = prefillMs(model, prompt, quick ? 1 : 3);
@@ -110,10 +112,35 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
   return result;
 }
 
-/** Runs one configuration in a child process and returns its result. */
-export async function benchDecodeConfig(threads: number, precision: 'exact' | 'fast', backend = 'wasm', quick = false): Promise<DecodeConfigResult> {
-  const script = fileURLToPath(import.meta.url);
-  const args = ['--import', 'tsx', script, '--threads', String(threads), '--precision', precision, '--backend', backend, ...(quick ? ['--quick'] : [])];
+const built = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.bench', 'built');
+let building: Promise<string> | null = null;
+
+/** The engine compiled as `npm run build` compiles it, with this script beside it; built once per process. */
+function compiledScript(): Promise<string> {
+  building ??= (async () => {
+    const { buildApp } = (await import(pathToFileURL(path.join(built, '..', '..', 'scripts', 'build.mjs')).href)) as {
+      buildApp(options: { outDir: string; renderer: boolean }): Promise<unknown>;
+    };
+    await buildApp({ outDir: built, renderer: false });
+    const { build } = await import('esbuild');
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    await build({
+      entryPoints: ['decode-config.ts', 'random-checkpoint.ts'].map((f) => path.join(here, f)),
+      outdir: path.join(built, 'bench'),
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      logLevel: 'warning',
+    });
+    return path.join(built, 'bench', 'decode-config.js');
+  })();
+  return building;
+}
+
+/** Runs one configuration in a child process, on the compiled engine, and returns its result. */
+export async function benchDecodeConfig(threads: number, precision: 'exact' | 'fast', checkpoint: string, backend = 'wasm', quick = false): Promise<DecodeConfigResult> {
+  const script = await compiledScript();
+  const args = [script, '--threads', String(threads), '--precision', precision, '--backend', backend, '--checkpoint', checkpoint, ...(quick ? ['--quick'] : [])];
   const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: path.dirname(script), maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as DecodeConfigResult;
 }
@@ -125,8 +152,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
       precision: { type: 'string', default: 'exact' },
       backend: { type: 'string', default: 'wasm' },
       quick: { type: 'boolean', default: false },
+      checkpoint: { type: 'string' },
     },
   });
   const precision = values.precision === 'fast' ? 'fast' : 'exact';
-  console.log(JSON.stringify(await measure(Number(values.threads), precision, values.backend, values.quick)));
+  console.log(JSON.stringify(await measure(Number(values.threads), precision, values.backend, values.quick, values.checkpoint)));
 }

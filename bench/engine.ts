@@ -43,11 +43,11 @@ async function main(): Promise<void> {
   log(`tokenizer: ${tokenizerMBps.toFixed(1)} MB/s encoding Emma (cold cache)`);
 
   const dir = await ensureGpt2SmallRandom();
-  // One process per configuration (benchDecodeConfig), so that each one's memory is its own. The app's
-  // default on a 2-core machine is two threads, exact.
+  // One process per configuration (benchDecodeConfig), so that each one's memory is its own, each on the
+  // compiled engine as the app ships it. The app's default on a 2-core machine is two threads, exact.
   const configs: DecodeConfigResult[] = [];
   for (const [threads, precision] of [[1, 'exact'], [2, 'exact'], [2, 'fast']] as const) {
-    const c = await benchDecodeConfig(threads, precision, values.backend, values.quick);
+    const c = await benchDecodeConfig(threads, precision, dir, values.backend, values.quick);
     configs.push(c);
     log(
       `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +

@@ -184,6 +184,22 @@ test('a cache made for the positions expected does not grow up to them (no copy)
   roomy.dispose();
 });
 
+test('new buffers are made in the backend zero-filled, even over memory that held other numbers', () => {
+  const shape = [1, 2, 40, 8];
+  // Freed memory of the same size, full of non-zeros, that the new buffers may be placed on.
+  for (let i = 0; i < 4; i++) tf.fill(shape, 7).dispose();
+  const cache = model.createCache(1, 40);
+  cache.reserve(1, 128, { nLayer: 2, nHead: 2, headDim: 8 });
+  const before = tf.memory().numBytes;
+  for (const { key, value } of cache.buffers()!) {
+    assert.deepEqual(key.shape, shape);
+    assert.ok((key.dataSync() as Float32Array).every((x) => x === 0), 'keys start at zero');
+    assert.ok((value.dataSync() as Float32Array).every((x) => x === 0), 'values start at zero');
+  }
+  assert.equal(tf.memory().numBytes, before);
+  cache.dispose();
+});
+
 test('bad input is refused with a clear error', () => {
   const cache = model.createCache(2);
   assert.throws(() => model.forward([[1, 2], [3]], cache), /row 1 has 1 tokens/);

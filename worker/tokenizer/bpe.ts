@@ -10,11 +10,17 @@ import type { EncodeOptions, Tokenizer } from './types.js';
 import { utf8Encode } from './bytes.js';
 import { gpt2PretokenizeRegex } from './pretokenize.js';
 
+/** Every token's bytes in one buffer, token `id` being bytes[offsets[id], offsets[id + 1]): no object per token. */
+export interface PackedTokens {
+  readonly bytes: Uint8Array;
+  readonly offsets: Int32Array;
+}
+
 export interface BpeSpec {
-  /** Raw bytes of every id; null marks an id the vocabulary does not use. */
-  readonly tokens: ReadonlyArray<Uint8Array | null>;
-  /** Merges, highest priority first: [left id, right id, merged id]. */
-  readonly merges: ReadonlyArray<readonly [number, number, number]>;
+  /** Raw bytes of every id (null marks an id the vocabulary does not use), or all of them packed (every id used). */
+  readonly tokens: ReadonlyArray<Uint8Array | null> | PackedTokens;
+  /** Merges, highest priority first: [left id, right id, merged id]; or the rules already made from them. */
+  readonly merges: ReadonlyArray<readonly [number, number, number]> | MergeRules;
   /** Special tokens (content → id), matched in text only with `allowSpecial`. */
   readonly specialTokens: ReadonlyMap<string, number>;
   readonly eosTokenId: number | null;
@@ -231,6 +237,25 @@ export class MergeRules {
   }
 }
 
+function packTokens(tokens: ReadonlyArray<Uint8Array | null>): PackedTokens & { used: Uint8Array } {
+  let total = 0;
+  for (const t of tokens) total += t ? t.length : 0;
+  const bytes = new Uint8Array(total);
+  const offsets = new Int32Array(tokens.length + 1);
+  const used = new Uint8Array(tokens.length);
+  let at = 0;
+  for (let id = 0; id < tokens.length; id++) {
+    const t = tokens[id];
+    offsets[id] = at;
+    if (!t) continue;
+    used[id] = 1;
+    bytes.set(t, at);
+    at += t.length;
+  }
+  offsets[tokens.length] = at;
+  return { bytes, offsets, used };
+}
+
 /** Pieces longer than this are not cached: long pieces rarely repeat and would hold memory. */
 const MAX_CACHED_PIECE = 48;
 /** The cache is dropped whole when it reaches this many pieces (a plain bound, cheap to check). */
@@ -255,29 +280,21 @@ export class BpeTokenizer implements Tokenizer {
   private scratchIds = new Int32Array(256);
 
   constructor(spec: BpeSpec) {
-    const { tokens } = spec;
-    this.vocabSize = tokens.length;
+    const { bytes, offsets, used } = 'offsets' in spec.tokens ? { ...spec.tokens, used: null } : packTokens(spec.tokens);
+    this.vocabSize = offsets.length - 1;
     this.eosTokenId = spec.eosTokenId;
     this.specialTokens = spec.specialTokens;
-
-    let total = 0;
-    for (const t of tokens) total += t ? t.length : 0;
-    this.bytes = new Uint8Array(total);
-    this.offsets = new Int32Array(tokens.length + 1);
-    this.used = new Uint8Array(tokens.length);
+    this.bytes = bytes;
+    this.offsets = offsets;
+    this.used = used ?? new Uint8Array(this.vocabSize).fill(1);
     const specialIds = new Set(spec.specialTokens.values());
     this.byteIds.fill(-1);
-    let at = 0;
-    for (let id = 0; id < tokens.length; id++) {
-      const t = tokens[id];
-      this.offsets[id] = at;
-      if (!t) continue;
-      this.used[id] = 1;
-      this.bytes.set(t, at);
-      at += t.length;
-      if (t.length === 1 && !specialIds.has(id) && this.byteIds[t[0]] === -1) this.byteIds[t[0]] = id;
+    for (let id = 0; id < this.vocabSize; id++) {
+      const start = offsets[id];
+      if (this.used[id] && offsets[id + 1] - start === 1 && !specialIds.has(id) && this.byteIds[bytes[start]] === -1) {
+        this.byteIds[bytes[start]] = id;
+      }
     }
-    this.offsets[tokens.length] = at;
     const missing = this.byteIds.indexOf(-1);
     if (missing >= 0) {
       throw new Error(
@@ -285,8 +302,12 @@ export class BpeTokenizer implements Tokenizer {
       );
     }
 
-    this.rules = new MergeRules(spec.merges.length);
-    for (const [left, right, merged] of spec.merges) this.rules.add(left, right, merged);
+    if (spec.merges instanceof MergeRules) {
+      this.rules = spec.merges;
+    } else {
+      this.rules = new MergeRules(spec.merges.length);
+      for (const [left, right, merged] of spec.merges) this.rules.add(left, right, merged);
+    }
 
     const specials = [...spec.specialTokens.keys()].sort((a, b) => b.length - a.length);
     this.specialRegex = specials.length
