@@ -167,6 +167,27 @@ test('a few tokens after a cached prefix (typing) equal the tf-op pass, every po
   model.dispose();
 });
 
+test('a prompt without allPositions (its last block carries only the last positions) gives the last logits and a cache that decodes on exactly', () => {
+  const model = createRandomModel(small, 12);
+  const vocab = model.config.vocabSize;
+  // 20 positions: long enough for the prompt attention kernels (16 and more).
+  const rows = [0, 1].map((row) => Array.from({ length: 21 }, (_, i) => token(i, row, vocab)));
+  const expected = rows.map((ids) => wholeSequence(model, ids));
+  const cache = model.createCache(2);
+  const prompt = model.forward(rows.map((ids) => ids.slice(0, 20)), cache);
+  const next = model.forward(rows.map((ids) => [ids[20]]), cache);
+  assert.deepEqual(prompt.shape, [2, vocab]);
+  const [p, n] = [prompt, next].map((x) => x.dataSync() as Float32Array);
+  rows.forEach((_, r) => {
+    const at = (i: number) => expected[r].subarray(i * vocab, (i + 1) * vocab);
+    assert.ok(maxAbsDiff(p.subarray(r * vocab, (r + 1) * vocab), at(19)) < SAME, `prompt row ${r}`);
+    // Every position's keys and values of the last block were written: the next token reads them all.
+    assert.ok(maxAbsDiff(n.subarray(r * vocab, (r + 1) * vocab), at(20)) < SAME, `next token row ${r}`);
+  });
+  for (const x of [prompt, next, cache]) x.dispose();
+  model.dispose();
+});
+
 test('after truncate, the next tokens overwrite the forgotten positions', () => {
   const model = createRandomModel(small, 6);
   const cache = model.createCache(1);
