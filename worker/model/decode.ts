@@ -170,7 +170,7 @@ export class GPT2Decoder {
         free(h);
         let attended = alloc(rows);
         const attention = { batch, nHead, headDim, capacity, position, time, scale: this.attentionScale(i) };
-        if (time >= PROMPT_ATTENTION_MIN_TIME && memory.heap) promptAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended);
+        if (time >= PROMPT_ATTENTION_MIN_TIME && memory.heap) promptAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended, products?.attentionHelper() ?? null);
         else if (scores) simdDecodeAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended, scores);
         else decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
         free(qkv);

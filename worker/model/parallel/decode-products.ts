@@ -25,6 +25,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
 import { activateInPlace, f32Kernels, f32ScratchFloats } from '../kernels/f32/f32.js';
+import type { AttentionHelper } from '../kernels/prompt-attention.js';
 import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
 import { HeapPlace, SharedArena } from './shared-place.js';
@@ -291,6 +292,22 @@ export class DecodeProducts {
     }
     this.addPartial(ours, partner, rows * m.width);
     return ours;
+  }
+
+  /**
+   * The partner as a second thread for a prompt's attention heads, where it sees the backend's heap (it reads
+   * qkv and the KV cache and writes the output in place); null elsewhere, or once it is lost.
+   */
+  attentionHelper(): AttentionHelper | null {
+    const partner = this.partner;
+    if (!partner || partner.lost || !this.inPlace) return null;
+    return {
+      start: (at, shape, from) => {
+        partner.postAttention({ at, shape, from });
+        return true;
+      },
+      finish: () => partner.finish(),
+    };
   }
 
   /** Stops the partner and gives back the aliases and copies (before the model frees its weights). */

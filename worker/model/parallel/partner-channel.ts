@@ -16,7 +16,9 @@ import {
   type PartnerReport,
   type PartnerWeight,
   type PartnerWorkerData,
+  type AttentionJob,
   Job,
+  writeAttentionJob,
 } from './protocol.js';
 
 /**
@@ -168,6 +170,12 @@ export class PartnerChannel {
     Atomics.store(this.ctrl, Slot.bias, biasAt);
     Atomics.store(this.ctrl, Slot.from, from);
     this.post(Job.columns, index, rows);
+  }
+
+  /** Posts a Job.attention (its places must lie in the memory the partner sees). */
+  postAttention(job: AttentionJob): void {
+    writeAttentionJob(this.ctrl, job);
+    this.post(Job.attention, 0, job.shape.batch * job.shape.time);
   }
 
   /** Waits for the posted job; false (and the partner given up) if it failed or never answered. */

@@ -8,7 +8,8 @@
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { activateAt, f32Kernels } from '../kernels/f32/f32.js';
 import { Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import { Job, Slot, State, type PartnerCommand, type PartnerIo, type PartnerReport, type PartnerWorkerData } from './protocol.js';
+import { attendHeads } from '../kernels/prompt-attention.js';
+import { Job, Slot, State, readAttentionJob, type PartnerCommand, type PartnerIo, type PartnerReport, type PartnerWorkerData } from './protocol.js';
 
 /** How long the partner polls for the next job before it sleeps (a decode step's gaps are far shorter). */
 const SPIN_MS = 2;
@@ -48,6 +49,11 @@ async function start(): Promise<void> {
   report({ type: 'ready' });
 
   const runJob = (kind: number, index: number, rows: number) => {
+    if (kind === Job.attention) {
+      const { at, shape, from } = readAttentionJob(ctrl);
+      attendHeads(kernels, memory, at, shape, from, shape.nHead);
+      return;
+    }
     if (kind === Job.columns) {
       const w = weights[index];
       const whole = w.whole!;

@@ -38,8 +38,51 @@ export const Job = {
    * output in place (the backend's shared heap). Each side then runs the full depth k, and nothing is added.
    */
   columns: 4,
+  /**
+   * Heads [from, n_head) of a prompt's attention (kernels/prompt-attention.ts attendHeads), in place on the
+   * backend's shared heap: places and shape in the slots from `Slot.args` (writeAttentionJob).
+   */
+  attention: 5,
 } as const;
-export const CONTROL_SLOTS = 8;
+
+/** Job.attention's arguments, from `Slot.args` on: byte offsets, then the shape; the scale as float32 bits. */
+const AttentionArg = {
+  qkv: 0, keys: 1, values: 2, out: 3, scores: 4, scratch: 5,
+  batch: 6, nHead: 7, headDim: 8, capacity: 9, position: 10, time: 11, scale: 12, from: 13,
+} as const;
+const ARGS_AT = 8;
+export const CONTROL_SLOTS = ARGS_AT + Object.keys(AttentionArg).length;
+
+/** Writes a Job.attention's arguments (before it is posted). */
+export function writeAttentionJob(ctrl: Int32Array, job: AttentionJob): void {
+  const { at, shape, from } = job;
+  const a = AttentionArg;
+  const values: [number, number][] = [
+    [a.qkv, at.qkv], [a.keys, at.keys], [a.values, at.values], [a.out, at.out], [a.scores, at.scores], [a.scratch, at.scratch],
+    [a.batch, shape.batch], [a.nHead, shape.nHead], [a.headDim, shape.headDim], [a.capacity, shape.capacity],
+    [a.position, shape.position], [a.time, shape.time], [a.from, from],
+  ];
+  for (const [slot, value] of values) Atomics.store(ctrl, ARGS_AT + slot, value);
+  Atomics.store(ctrl, ARGS_AT + a.scale, floatBits(shape.scale));
+}
+
+/** Reads what writeAttentionJob wrote. */
+export function readAttentionJob(ctrl: Int32Array): AttentionJob {
+  const get = (slot: number) => Atomics.load(ctrl, ARGS_AT + slot);
+  const a = AttentionArg;
+  return {
+    at: { qkv: get(a.qkv), keys: get(a.keys), values: get(a.values), out: get(a.out), scores: get(a.scores), scratch: get(a.scratch) },
+    shape: {
+      batch: get(a.batch), nHead: get(a.nHead), headDim: get(a.headDim), capacity: get(a.capacity),
+      position: get(a.position), time: get(a.time), scale: bitsFloat(get(a.scale)),
+    },
+    from: get(a.from),
+  };
+}
+
+const bits = new DataView(new ArrayBuffer(4));
+const floatBits = (x: number) => (bits.setFloat32(0, x), bits.getInt32(0));
+const bitsFloat = (n: number) => (bits.setInt32(0, n), bits.getFloat32(0));
 
 /** Values of `Slot.state`. Only the thread that does not own a state writes the next one. */
 export const State = {
@@ -77,8 +120,17 @@ export interface PartnerWorkerData {
 }
 
 import type { Activation } from '../kernels/f32/f32.js';
+import type { AttentionPlaces } from '../kernels/prompt-attention.js';
+import type { DecodeAttentionShape } from '../kernels/host-ops.js';
 
 export type { Activation };
+
+/** Job.attention: heads [from, shape.nHead) at the places `at`. */
+export interface AttentionJob {
+  at: AttentionPlaces;
+  shape: DecodeAttentionShape;
+  from: number;
+}
 
 /**
  * The partner's half of a GPT-2 MLP: the second half of its hidden units, i.e. columns of c_fc (with their
