@@ -35,7 +35,7 @@ function bench(label: string, R: number, k: number, n: number, nt: boolean): voi
   const bias = memory.alloc([n]);
   fill(x, 1); fill(w, 2); fill(bias, 3);
   const out = memory.alloc([1, R, n]);
-  const panel = memory.alloc([f32ScratchFloats(k, n)]);
+  const panel = memory.alloc([f32ScratchFloats(k, n, R)]);
   const useBias = !nt;
   const ref = xnnpack(x, w, useBias ? bias : null, nt);
   const ours = () =>

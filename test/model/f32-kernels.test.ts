@@ -110,13 +110,13 @@ test('INKLING_FMA=off keeps prompts on multiply-and-add, with XNNPACK’s bits',
 
 test('the kernels take strides: a block of columns of a wider matrix, rows of wider inputs and outputs', () => {
   const [rows, k, n, ldx, ldw, ldo] = [3, 20, 12, 27, 40, 15];
-  for (const r of [1, rows, 6]) {
+  for (const r of [1, rows, 5, 6, 7, 9]) {
     const x = filled([r * ldx], 7);
     const w = filled([k * ldw], 8);
     const bias = filled([n], 9);
     const out = memory.alloc([r * ldo]);
     memory.view(out).fill(-1);
-    const scratch = memory.alloc([f32ScratchFloats(k, n)]);
+    const scratch = memory.alloc([f32ScratchFloats(k, n, r)]);
     const heap = memory.heap!;
     const colOffset = 9; // columns [9, 21) of w
     f32Kernels(heap.memory).gemmNN(heap.offset(x), r, k, ldx, heap.offset(w) + colOffset * 4, n, ldw, heap.offset(bias), heap.offset(out), ldo, heap.offset(scratch));

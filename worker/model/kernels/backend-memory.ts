@@ -159,7 +159,7 @@ function backendMemory(name: string, kernel: tf.KernelConfig, backend: tf.Kernel
       const kernels = f32Kernels(heapMemory!);
       const biasAt = bias ? offset(bias) : 0;
       // Scratch only where the kernel uses it: gemm_nn past one row, gemm_nt past four (its panels).
-      const scratch = rows > (transposeB ? 4 : 1) ? wasm.makeOutput([f32ScratchFloats(k, width)], 'float32') : null;
+      const scratch = rows > (transposeB ? 4 : 1) ? wasm.makeOutput([f32ScratchFloats(k, width, rows)], 'float32') : null;
       const scratchAt = scratch ? offset(scratch) : 0;
       try {
         if (transposeB) kernels.gemmNT(offset(a), rows, k, k, offset(b), n, k, biasAt, offset(out), n, scratchAt);

@@ -33,9 +33,10 @@ export interface AttentionPlaces {
 /** Floats of the scores and kernel scratch one thread needs for a prompt's attention. */
 export function attentionWorkFloats(shape: DecodeAttentionShape): { scores: number; scratch: number } {
   const positions = shape.position + shape.time;
+  const block = Math.min(shape.time, CAUSAL_BLOCK);
   return {
-    scores: Math.min(shape.time, CAUSAL_BLOCK) * positions,
-    scratch: Math.max(f32ScratchFloats(shape.headDim, positions), f32ScratchFloats(positions, shape.headDim)),
+    scores: block * positions,
+    scratch: Math.max(f32ScratchFloats(shape.headDim, positions, block), f32ScratchFloats(positions, shape.headDim, block)),
   };
 }
 

@@ -336,11 +336,12 @@ export class DecodeProducts {
     const [k, n] = [e.rows, e.cols];
     // A multiple of the kernel's 8-column panels where there are a few of them.
     const half = n >= 16 ? Math.floor(n / 16) * 8 : Math.floor(n / 2);
-    if (half === 0) return null;
+    // Its input and output are in place; its scratch (the repacked rows) is among the places sized by rows.
+    if (half === 0 || !partner.ensureRoom(rows)) return null;
     const out = memory.alloc([1, rows, n]);
     const biasAt = bias ? heap.offset(bias) : 0;
     partner.postColumns(index, rows, heap.offset(x), heap.offset(out), half, biasAt);
-    const scratch = memory.alloc([f32ScratchFloats(k, half)]);
+    const scratch = memory.alloc([f32ScratchFloats(k, half, rows)]);
     try {
       f32Kernels(heap.memory).gemmNN(heap.offset(x), rows, k, k, heap.offset(e.whole), half, n, biasAt, heap.offset(out), n, heap.offset(scratch));
     } finally {
@@ -423,13 +424,16 @@ async function startPartner(
     input: Math.max(1, ...shapes.map((s) => s.k), ...mlpShapes.map((m) => m.width)),
     output: Math.max(1, ...shapes.map((s) => s.n), ...mlpShapes.map((m) => m.width)),
     hidden: Math.max(1, ...mlpShapes.map((m) => m.hidden)),
+    // The panels' part (a row's worth); the channel adds room for each job's repacked rows (`depth`).
     scratch: Math.max(
       1,
-      ...shapes.map((s) => f32ScratchFloats(s.k, s.n)),
+      ...shapes.map((s) => f32ScratchFloats(s.k, s.n, 1)),
       // Job.columns: the other half of a whole matrix's columns (in place only).
-      ...entries.filter((e) => !e.transposed).map((e) => f32ScratchFloats(e.rows, e.cols)),
-      ...mlpShapes.flatMap((m) => [f32ScratchFloats(m.width, m.hidden), f32ScratchFloats(m.hidden, m.width)]),
+      ...entries.filter((e) => !e.transposed).map((e) => f32ScratchFloats(e.rows, e.cols, 1)),
+      ...mlpShapes.flatMap((m) => [f32ScratchFloats(m.width, m.hidden, 1), f32ScratchFloats(m.hidden, m.width, 1)]),
     ),
+    // The deepest product it runs: prompts repack rows × depth floats of their input into the scratch.
+    depth: Math.max(1, ...shapes.map((s) => s.k), ...entries.filter((e) => !e.transposed).map((e) => e.rows), ...mlpShapes.flatMap((m) => [m.width, m.hidden])),
     maxRows: MAX_PARTNER_ROWS,
   };
   const f32Bytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
@@ -463,7 +467,7 @@ async function startPartner(
   }
 
   const slack = 16 * (entries.length + 3 * mlps.length + 8);
-  const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden);
+  const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden + sizes.depth);
   // Room for the places' doubling history: 4 + 8 + … + 2,048 rows < 2 × 2,048.
   let arena: SharedArena;
   try {

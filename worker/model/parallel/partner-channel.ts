@@ -35,6 +35,8 @@ export interface PartnerSizes {
   output: number;
   hidden: number;
   scratch: number;
+  /** The deepest product's k: a prompt's kernels repack its input rows into the scratch (f32ScratchFloats). */
+  depth: number;
   /** The most input rows a job may have (larger steps run on the model's thread alone). */
   maxRows: number;
 }
@@ -82,8 +84,7 @@ export class PartnerChannel {
    * then on the channel owns `place`: it releases it once the thread has exited.
    */
   static async start(place: SharedPlace, share: PartnerShare, sizes: PartnerSizes, options: PartnerChannelOptions = {}): Promise<PartnerChannel> {
-    const scratchAt = place.reserve(sizes.scratch);
-    const io = scratchAt === null ? null : placeIo(place, sizes, FIRST_ROWS, scratchAt);
+    const io = placeIo(place, sizes, FIRST_ROWS);
     if (!io) {
       place.release();
       throw new Error('the second engine thread did not start: no room for its inputs and outputs');
@@ -142,7 +143,7 @@ export class PartnerChannel {
     if (rows <= this.io.rows) return true;
     if (rows > this.sizes.maxRows) return false;
     // Doubling, so that a growing prompt re-places a few times, not at every step.
-    const io = placeIo(this.place, this.sizes, Math.min(this.sizes.maxRows, Math.max(rows, 2 * this.io.rows)), this.io.scratchAt);
+    const io = placeIo(this.place, this.sizes, Math.min(this.sizes.maxRows, Math.max(rows, 2 * this.io.rows)));
     if (!io) return false;
     this.port.postMessage({ type: 'buffers', io } satisfies PartnerCommand);
     this.signal(State.buffers);
@@ -227,11 +228,12 @@ export class PartnerChannel {
   }
 }
 
-/** Input, output and hidden places for `rows` input rows; null when there is no room for them. */
-function placeIo(place: SharedPlace, sizes: PartnerSizes, rows: number, scratchAt: number): PartnerIo | null {
+/** Input, output, hidden and scratch places for `rows` input rows; null when there is no room for them. */
+function placeIo(place: SharedPlace, sizes: PartnerSizes, rows: number): PartnerIo | null {
   const inputAt = place.reserve(rows * sizes.input);
   const outputAt = inputAt === null ? null : place.reserve(rows * sizes.output);
   const hiddenAt = outputAt === null ? null : place.reserve(rows * sizes.hidden);
-  if (inputAt === null || outputAt === null || hiddenAt === null) return null;
+  const scratchAt = hiddenAt === null ? null : place.reserve(sizes.scratch + 4 * Math.ceil(rows / 4) * sizes.depth);
+  if (inputAt === null || outputAt === null || hiddenAt === null || scratchAt === null) return null;
   return { rows, inputAt, outputAt, hiddenAt, scratchAt };
 }

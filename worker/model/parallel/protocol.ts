@@ -155,7 +155,7 @@ export interface PartnerIo {
   outputAt: number;
   /** An MLP's hidden values. */
   hiddenAt: number;
-  /** The kernels' scratch (kernels/f32: f32ScratchFloats). */
+  /** The kernels' scratch for jobs of up to `rows` rows (kernels/f32: f32ScratchFloats). */
   scratchAt: number;
 }
 

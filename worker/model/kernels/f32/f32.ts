@@ -26,8 +26,8 @@ export const FMA_ENV = 'INKLING_FMA';
 export interface F32Kernels {
   /**
    * out[r·ldo + j] = bias[j] + Σ_i x[r·ldx + i] · w[i·ldw + j] for r < rows, j < n, i < k. Pointers are byte
-   * offsets (bias 0: none); strides count floats. `scratch` holds f32ScratchFloats(k, n) floats (unused for
-   * a single row).
+   * offsets (bias 0: none); strides count floats. `scratch` holds f32ScratchFloats(k, n, rows) floats
+   * (unused for a single row).
    */
   gemmNN(x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number): void;
   /**
@@ -50,9 +50,12 @@ export interface F32Kernels {
   readonly fused: boolean;
 }
 
-/** Floats of scratch gemmNN needs: two 8-column panels of w (prompts), or a spare output row (2–4 rows). */
-export function f32ScratchFloats(k: number, n: number): number {
-  return Math.max(16 * k, n);
+/**
+ * Floats of scratch gemmNN and gemmNT need for `rows` rows: a spare output row (2–4 rows); for prompts two
+ * 8-column panels of w, and x repacked in blocks of 4 rows (f32-fma.wat).
+ */
+export function f32ScratchFloats(k: number, n: number, rows: number): number {
+  return Math.max(16 * k + (rows >= PANEL_ROWS ? 4 * Math.ceil(rows / 4) * k : 0), n);
 }
 
 /** Rows from which gemmNN takes the panel path (the one with a fused variant). */
