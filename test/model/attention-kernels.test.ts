@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
 import { currentBackendMemory } from '../../worker/model/kernels/backend-memory.js';
 import { attentionKernelsFit } from '../../worker/model/kernels/attention/attention.js';
-import { simdDecodeAttention } from '../../worker/model/kernels/attention/decode-attention.js';
+import { attendSplit } from '../../worker/model/kernels/attention/heads.js';
 import { decodeAttention, type DecodeAttentionShape } from '../../worker/model/kernels/host-ops.js';
 
 await initBackend('wasm');
@@ -22,12 +22,10 @@ test('the SIMD attention computes what the JavaScript loops compute, and writes 
     const keys = tf.clone(pastValues);
     const values = tf.mul(pastValues, -0.5);
     const out = memory.alloc([shape.batch * shape.time, C]);
-    const scores = memory.alloc([shape.position + shape.time]);
-    if (simd) simdDecodeAttention(memory, qkv, keys, values, shape, out, scores);
+    if (simd) attendSplit(memory, qkv, keys, values, shape, out, 'decode', null);
     else decodeAttention(memory.view(qkv), memory.view(keys), memory.view(values), shape, memory.view(out), new Float64Array(64));
     const result = { out: memory.view(out).slice(), keys: keys.dataSync().slice(), values: values.dataSync().slice() };
     memory.free(out);
-    memory.free(scores);
     tf.dispose([qkv, keys, values]);
     return result;
   };

@@ -12,8 +12,7 @@ import { currentBackendMemory, reshaped, type BackendMemory } from './kernels/ba
 import { decodeAttention, embedRows } from './kernels/host-ops.js';
 import { attentionKernelsFit } from './kernels/attention/attention.js';
 import { activateInPlace, layerNormInPlace, type Activation } from './kernels/f32/f32.js';
-import { simdDecodeAttention } from './kernels/attention/decode-attention.js';
-import { promptAttention } from './kernels/prompt-attention.js';
+import { attendSplit } from './kernels/attention/heads.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config } from './types.js';
 import type { SplitMlp, DecodeProducts, SplitWeight } from './parallel/decode-products.js';
@@ -150,8 +149,9 @@ export class GPT2Decoder {
     // (a prompt of 128 skips 127/128 of the last MLP and attention projection, ~6 % of its products).
     const narrowLast = !allPositions && time > 1;
     try {
-      // Scratch for the SIMD attention's weights, where the kernels can reach it (wasm heap).
-      const scores = memory.heap && attentionKernelsFit(headDim) ? alloc([position + time]) : null;
+      // Attention through our kernels where they can reach the cache (wasm heap), shared with the partner.
+      const prompt = time >= PROMPT_ATTENTION_MIN_TIME && memory.heap !== null;
+      const simd = prompt || (memory.heap !== null && attentionKernelsFit(headDim));
       let x = alloc(rows); // the residual stream, updated in place
       let h = alloc(rows);
       embedRows(v(p.wte), v(p.wpe), tokens, position, v(x));
@@ -170,8 +170,7 @@ export class GPT2Decoder {
         free(h);
         let attended = alloc(rows);
         const attention = { batch, nHead, headDim, capacity, position, time, scale: this.attentionScale(i) };
-        if (time >= PROMPT_ATTENTION_MIN_TIME && memory.heap) promptAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended, products?.attentionHelper() ?? null);
-        else if (scores) simdDecodeAttention(memory, qkv, kv[i].key, kv[i].value, attention, attended, scores);
+        if (simd) attendSplit(memory, qkv, kv[i].key, kv[i].value, attention, attended, prompt ? 'prompt' : 'decode', products?.attentionHelper() ?? null);
         else decodeAttention(v(qkv), v(kv[i].key), v(kv[i].value), attention, v(attended), this.scratch);
         free(qkv);
         if (narrowLast && i === p.blocks.length - 1) {

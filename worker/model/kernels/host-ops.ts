@@ -128,12 +128,22 @@ export function decodeAttention(
   }
 }
 
-/** Copies the new positions' keys and values from qkv ([batch·time, 3·C]) into the cache buffers. */
-export function writeNewKeysValues(qkv: Float32Array, keys: Float32Array, values: Float32Array, shape: DecodeAttentionShape): void {
+/**
+ * Copies the new positions' keys and values of heads [from, to) from qkv ([batch·time, 3·C]) into the cache
+ * buffers.
+ */
+export function writeNewKeysValues(
+  qkv: Float32Array,
+  keys: Float32Array,
+  values: Float32Array,
+  shape: DecodeAttentionShape,
+  from = 0,
+  to = shape.nHead,
+): void {
   const { batch, nHead, headDim: D, capacity, position, time } = shape;
   const C = nHead * D;
   for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < nHead; h++) {
+    for (let h = from; h < to; h++) {
       const head = (b * nHead + h) * capacity * D;
       for (let t = 0; t < time; t++) {
         const k = (b * time + t) * 3 * C + C + h * D;

@@ -25,7 +25,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
 import { activateInPlace, f32Kernels, f32ScratchFloats } from '../kernels/f32/f32.js';
-import type { AttentionHelper } from '../kernels/prompt-attention.js';
+import type { AttentionHelper } from '../kernels/attention/heads.js';
 import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
 import { HeapPlace, SharedArena } from './shared-place.js';
@@ -295,15 +295,15 @@ export class DecodeProducts {
   }
 
   /**
-   * The partner as a second thread for a prompt's attention heads, where it sees the backend's heap (it reads
-   * qkv and the KV cache and writes the output in place); null elsewhere, or once it is lost.
+   * The partner as a second thread for attention heads, where it sees the backend's heap (it writes its heads'
+   * keys and values into the cache, reads qkv and writes the output in place); null elsewhere, or once it is lost.
    */
   attentionHelper(): AttentionHelper | null {
     const partner = this.partner;
     if (!partner || partner.lost || !this.inPlace) return null;
     return {
-      start: (at, shape, from) => {
-        partner.postAttention({ at, shape, from });
+      start: (at, shape, from, mode) => {
+        partner.postAttention({ at, shape, from, mode });
         return true;
       },
       finish: () => partner.finish(),

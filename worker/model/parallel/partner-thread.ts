@@ -8,7 +8,7 @@
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { activateAt, f32Kernels } from '../kernels/f32/f32.js';
 import { Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import { attendHeads } from '../kernels/prompt-attention.js';
+import { attendHeads } from '../kernels/attention/heads.js';
 import { Job, Slot, State, readAttentionJob, type PartnerCommand, type PartnerIo, type PartnerReport, type PartnerWorkerData } from './protocol.js';
 
 /** How long the partner polls for the next job before it sleeps (a decode step's gaps are far shorter). */
@@ -50,8 +50,8 @@ async function start(): Promise<void> {
 
   const runJob = (kind: number, index: number, rows: number) => {
     if (kind === Job.attention) {
-      const { at, shape, from } = readAttentionJob(ctrl);
-      attendHeads(kernels, memory, at, shape, from, shape.nHead);
+      const { at, shape, from, mode } = readAttentionJob(ctrl);
+      attendHeads(memory, at, shape, from, shape.nHead, mode);
       return;
     }
     if (kind === Job.columns) {

@@ -39,7 +39,7 @@ export const Job = {
    */
   columns: 4,
   /**
-   * Heads [from, n_head) of a prompt's attention (kernels/prompt-attention.ts attendHeads), in place on the
+   * Heads [from, n_head) of a step's attention (kernels/attention/heads.ts attendHeads), in place on the
    * backend's shared heap: places and shape in the slots from `Slot.args` (writeAttentionJob).
    */
   attention: 5,
@@ -48,7 +48,7 @@ export const Job = {
 /** Job.attention's arguments, from `Slot.args` on: byte offsets, then the shape; the scale as float32 bits. */
 const AttentionArg = {
   qkv: 0, keys: 1, values: 2, out: 3, scores: 4, scratch: 5,
-  batch: 6, nHead: 7, headDim: 8, capacity: 9, position: 10, time: 11, scale: 12, from: 13,
+  batch: 6, nHead: 7, headDim: 8, capacity: 9, position: 10, time: 11, scale: 12, from: 13, decode: 14,
 } as const;
 const ARGS_AT = 8;
 export const CONTROL_SLOTS = ARGS_AT + Object.keys(AttentionArg).length;
@@ -60,7 +60,7 @@ export function writeAttentionJob(ctrl: Int32Array, job: AttentionJob): void {
   const values: [number, number][] = [
     [a.qkv, at.qkv], [a.keys, at.keys], [a.values, at.values], [a.out, at.out], [a.scores, at.scores], [a.scratch, at.scratch],
     [a.batch, shape.batch], [a.nHead, shape.nHead], [a.headDim, shape.headDim], [a.capacity, shape.capacity],
-    [a.position, shape.position], [a.time, shape.time], [a.from, from],
+    [a.position, shape.position], [a.time, shape.time], [a.from, from], [a.decode, job.mode === 'decode' ? 1 : 0],
   ];
   for (const [slot, value] of values) Atomics.store(ctrl, ARGS_AT + slot, value);
   Atomics.store(ctrl, ARGS_AT + a.scale, floatBits(shape.scale));
@@ -77,6 +77,7 @@ export function readAttentionJob(ctrl: Int32Array): AttentionJob {
       position: get(a.position), time: get(a.time), scale: bitsFloat(get(a.scale)),
     },
     from: get(a.from),
+    mode: get(a.decode) ? 'decode' : 'prompt',
   };
 }
 
@@ -120,16 +121,17 @@ export interface PartnerWorkerData {
 }
 
 import type { Activation } from '../kernels/f32/f32.js';
-import type { AttentionPlaces } from '../kernels/prompt-attention.js';
+import type { AttentionMode, AttentionPlaces } from '../kernels/attention/heads.js';
 import type { DecodeAttentionShape } from '../kernels/host-ops.js';
 
 export type { Activation };
 
-/** Job.attention: heads [from, shape.nHead) at the places `at`. */
+/** Job.attention: heads [from, shape.nHead) at the places `at`, the prompt's way or the decode step's. */
 export interface AttentionJob {
   at: AttentionPlaces;
   shape: DecodeAttentionShape;
   from: number;
+  mode: AttentionMode;
 }
 
 /**

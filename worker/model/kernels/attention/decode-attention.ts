@@ -1,45 +1,25 @@
 /**
  * decodeAttention (host-ops.ts) with the dot products, the softmax and the weighted sums in SIMD kernels that
- * read the KV cache in place (the softmax's exponentials from kernels/f32). Same inputs, same layouts.
+ * read the KV cache in place (the softmax's exponentials from kernels/f32). Same inputs, same layouts; run
+ * through heads.ts (attendSplit), which writes the new keys and values first.
  */
-import type * as tf from '@tensorflow/tfjs-core';
-import type { BackendMemory } from '../backend-memory.js';
-import { writeNewKeysValues, type DecodeAttentionShape } from '../host-ops.js';
-import { f32Kernels } from '../f32/f32.js';
-import { attentionKernels } from './attention.js';
+import type { DecodeAttentionShape } from '../host-ops.js';
+import type { F32Kernels } from '../f32/f32.js';
+import type { AttentionKernels } from './attention.js';
+import type { AttentionPlaces } from './heads.js';
 
-/**
- * `scores` is a scratch buffer of at least position + time floats. `memory.heap` must be present and the
- * head width a multiple of 8 (attentionKernelsFit).
- */
-export function simdDecodeAttention(
-  memory: BackendMemory,
-  qkv: tf.TensorInfo,
-  keys: tf.TensorInfo,
-  values: tf.TensorInfo,
-  shape: DecodeAttentionShape,
-  out: tf.TensorInfo,
-  scores: tf.TensorInfo,
-): void {
-  const heap = memory.heap!;
-  const kernels = attentionKernels(heap.memory);
-  const { softmaxRow } = f32Kernels(heap.memory);
+/** Heads [from, to), one new row at a time; `at.scores` holds position + time floats. Head width: attentionKernelsFit. */
+export function decodeHeads(kernels: AttentionKernels, f32: F32Kernels, at: AttentionPlaces, shape: DecodeAttentionShape, from: number, to: number): void {
   const { batch, nHead, headDim: D, capacity, position, time, scale } = shape;
   const C = nHead * D;
-  writeNewKeysValues(memory.view(qkv), memory.view(keys), memory.view(values), shape);
-  const qkvAt = heap.offset(qkv);
-  const keysAt = heap.offset(keys);
-  const valuesAt = heap.offset(values);
-  const outAt = heap.offset(out);
-  const scoresAt = heap.offset(scores);
   for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < nHead; h++) {
+    for (let h = from; h < to; h++) {
       const head = (b * nHead + h) * capacity * D * 4;
       for (let t = 0; t < time; t++) {
         const n = position + t + 1;
-        kernels.scores(qkvAt + ((b * time + t) * 3 * C + h * D) * 4, keysAt + head, n, D, scale, scoresAt);
-        softmaxRow(scoresAt, n, 1); // one row that sees all n positions; scaled already
-        kernels.mix(scoresAt, valuesAt + head, n, D, outAt + ((b * time + t) * C + h * D) * 4);
+        kernels.scores(at.qkv + ((b * time + t) * 3 * C + h * D) * 4, at.keys + head, n, D, scale, at.scores);
+        f32.softmaxRow(at.scores, n, 1); // one row that sees all n positions; scaled already
+        kernels.mix(at.scores, at.values + head, n, D, at.out + ((b * time + t) * C + h * D) * 4);
       }
     }
   }
