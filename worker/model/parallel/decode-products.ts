@@ -132,6 +132,8 @@ interface MlpEntry {
 
 export class DecodeProducts {
 
+  private helper: AttentionHelper | null = null;
+
   private constructor(
     private readonly memory: BackendMemory,
     private readonly entries: Entry[],
@@ -301,13 +303,15 @@ export class DecodeProducts {
   attentionHelper(): AttentionHelper | null {
     const partner = this.partner;
     if (!partner || partner.lost || !this.inPlace) return null;
-    return {
+    // Made once: the decode step asks for it every layer of every token.
+    this.helper ??= {
       start: (at, shape, from, mode) => {
         partner.postAttention({ at, shape, from, mode });
         return true;
       },
       finish: () => partner.finish(),
     };
+    return this.helper;
   }
 
   /** Stops the partner and gives back the aliases and copies (before the model frees its weights). */

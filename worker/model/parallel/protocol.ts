@@ -53,17 +53,26 @@ const AttentionArg = {
 const ARGS_AT = 8;
 export const CONTROL_SLOTS = ARGS_AT + Object.keys(AttentionArg).length;
 
-/** Writes a Job.attention's arguments (before it is posted). */
+/** Writes a Job.attention's arguments (before it is posted). Slot by slot: the decode step posts one a layer. */
 export function writeAttentionJob(ctrl: Int32Array, job: AttentionJob): void {
-  const { at, shape, from } = job;
+  const { at, shape } = job;
   const a = AttentionArg;
-  const values: [number, number][] = [
-    [a.qkv, at.qkv], [a.keys, at.keys], [a.values, at.values], [a.out, at.out], [a.scores, at.scores], [a.scratch, at.scratch],
-    [a.batch, shape.batch], [a.nHead, shape.nHead], [a.headDim, shape.headDim], [a.capacity, shape.capacity],
-    [a.position, shape.position], [a.time, shape.time], [a.from, from], [a.decode, job.mode === 'decode' ? 1 : 0],
-  ];
-  for (const [slot, value] of values) Atomics.store(ctrl, ARGS_AT + slot, value);
-  Atomics.store(ctrl, ARGS_AT + a.scale, floatBits(shape.scale));
+  const set = (slot: number, value: number) => Atomics.store(ctrl, ARGS_AT + slot, value);
+  set(a.qkv, at.qkv);
+  set(a.keys, at.keys);
+  set(a.values, at.values);
+  set(a.out, at.out);
+  set(a.scores, at.scores);
+  set(a.scratch, at.scratch);
+  set(a.batch, shape.batch);
+  set(a.nHead, shape.nHead);
+  set(a.headDim, shape.headDim);
+  set(a.capacity, shape.capacity);
+  set(a.position, shape.position);
+  set(a.time, shape.time);
+  set(a.scale, floatBits(shape.scale));
+  set(a.from, job.from);
+  set(a.decode, job.mode === 'decode' ? 1 : 0);
 }
 
 /** Reads what writeAttentionJob wrote. */
