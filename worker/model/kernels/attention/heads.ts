@@ -33,7 +33,7 @@ export interface AttentionPlaces {
   values: number;
   /** [batch·time, C], heads side by side. */
   out: number;
-  /** One thread's room for `attentionWorkFloats` floats of scores and of kernel scratch. */
+  /** One thread's room for `attentionWorkFloats` floats of scores and of kernel scratch (16-byte aligned). */
   scores: number;
   scratch: number;
 }
@@ -80,25 +80,28 @@ export function attendSplit(
 ): void {
   const heap = memory.heap!;
   const work = attentionWorkFloats(shape, mode);
-  const place = () => [memory.alloc([Math.max(1, work.scores)]), memory.alloc([Math.max(1, work.scratch)])];
+  // One buffer a thread: its scores, then its scratch on a 16-byte boundary.
+  const scoresFloats = Math.ceil(work.scores / 4) * 4;
+  const place = () => memory.alloc([scoresFloats + Math.max(1, work.scratch)]);
+  const placesAt = (info: tf.TensorInfo) => ({ scores: heap.offset(info), scratch: heap.offset(info) + 4 * scoresFloats });
   const { batch, nHead, headDim, position, time } = shape;
   const worth = batch * time * (position + time) * nHead * headDim * 2 >= MIN_SPLIT_MACS;
   const half = nHead >= 2 && helper && worth ? Math.ceil(nHead / 2) : nHead;
   const ours = place();
-  const theirs = half < shape.nHead ? place() : [];
+  const theirs = half < nHead ? place() : null;
   let helperLost = false;
   try {
     // Byte offsets: they stay valid as the heap grows (only views are detached), and nothing below allocates.
     const [qkvAt, keysAt, valuesAt, outAt] = [qkv, keys, values, out].map(heap.offset);
-    const at = { qkv: qkvAt, keys: keysAt, values: valuesAt, out: outAt, scores: heap.offset(ours[0]), scratch: heap.offset(ours[1]) };
-    const shared = theirs.length > 0 && helper!.start({ ...at, scores: heap.offset(theirs[0]), scratch: heap.offset(theirs[1]) }, shape, half, mode);
-    attendHeads(heap.memory, at, shape, 0, shared ? half : shape.nHead, mode);
+    const at = { qkv: qkvAt, keys: keysAt, values: valuesAt, out: outAt, ...placesAt(ours) };
+    const shared = theirs !== null && helper!.start({ ...at, ...placesAt(theirs) }, shape, half, mode);
+    attendHeads(heap.memory, at, shape, 0, shared ? half : nHead, mode);
     if (shared && !helper!.finish()) {
       helperLost = true;
-      attendHeads(heap.memory, at, shape, half, shape.nHead, mode);
+      attendHeads(heap.memory, at, shape, half, nHead, mode);
     }
   } finally {
-    for (const info of ours) memory.free(info);
-    if (!helperLost) for (const info of theirs) memory.free(info);
+    memory.free(ours);
+    if (theirs && !helperLost) memory.free(theirs);
   }
 }
