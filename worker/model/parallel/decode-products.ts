@@ -472,12 +472,13 @@ async function startPartner(
 
   const slack = 16 * (entries.length + 3 * mlps.length + 8);
   const rowBytes = 4 * (sizes.input + sizes.output + sizes.hidden + sizes.depth);
-  // Room for the places' doubling history: 4 + 8 + … + 2,048 rows < 2 × 2,048.
+  // Room for the places' doubling history: 4 + 8 + … + 2,048 rows < 2 × 2,048, each with its scratch.
+  const placements = Math.log2(MAX_PARTNER_ROWS / 4) + 1;
   let arena: SharedArena;
   try {
     arena = new SharedArena(
-      f32Bytes + 4 * sizes.scratch + 8 * rowBytes + slack,
-      Math.min(MAX_SHARED_BYTES, f32Bytes + 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
+      f32Bytes + 2 * 4 * sizes.scratch + 8 * rowBytes + slack,
+      Math.min(MAX_SHARED_BYTES, f32Bytes + placements * 4 * sizes.scratch + 2 * MAX_PARTNER_ROWS * rowBytes + slack),
     );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
