@@ -27,38 +27,18 @@ function parseRanks(packed: string): PackedTokens {
   const starts: number[] = [];
   const ends: number[] = [];
   let size = 0;
-  for (let line = 0; line < packed.length; ) {
-    let lineEnd = packed.indexOf('\n', line);
-    if (lineEnd < 0) lineEnd = packed.length;
-    const nameEnd = packed.indexOf(' ', line);
-    const firstEnd = packed.indexOf(' ', nameEnd + 1);
-    if (nameEnd < 0 || nameEnd >= lineEnd) {
-      line = lineEnd + 1;
-      continue;
-    }
-    let id = Number(packed.slice(nameEnd + 1, firstEnd < 0 || firstEnd > lineEnd ? lineEnd : firstEnd));
-    for (let at = firstEnd + 1; firstEnd >= 0 && at < lineEnd; id++) {
-      let end = packed.indexOf(' ', at);
-      if (end < 0 || end > lineEnd) end = lineEnd;
+  for (const line of packed.split('\n')) {
+    const nameEnd = line.indexOf(' ');
+    if (nameEnd < 0) continue;
+    const firstEnd = line.indexOf(' ', nameEnd + 1);
+    let id = Number(line.slice(nameEnd + 1, firstEnd < 0 ? line.length : firstEnd));
+    for (let at = firstEnd < 0 ? line.length : firstEnd + 1; at < line.length; id++) {
+      const end = line.indexOf(' ', at) < 0 ? line.length : line.indexOf(' ', at);
       starts[id] = size;
-      let bits = 0;
-      let count = 0;
-      for (let i = at; i < end; i++) {
-        const c = packed.charCodeAt(i);
-        if (c === 61) break; // '=' padding
-        const value = c < 128 ? BASE64[c] : -1;
-        if (value < 0) throw new Error(`js-tiktoken's GPT-2 ranks: bad base64 in token ${id}`);
-        bits = (bits << 6) | value;
-        count += 6;
-        if (count >= 8) {
-          count -= 8;
-          decoded[size++] = (bits >> count) & 0xff;
-        }
-      }
+      size = decodeBase64(line, at, end, decoded, size, id);
       ends[id] = size;
       at = end + 1;
     }
-    line = lineEnd + 1;
   }
   const offsets = new Int32Array(starts.length + 1);
   for (let id = 0; id < starts.length; id++) {
@@ -68,6 +48,25 @@ function parseRanks(packed: string): PackedTokens {
   const bytes = new Uint8Array(offsets[starts.length]);
   for (let id = 0; id < starts.length; id++) bytes.set(decoded.subarray(starts[id], ends[id]), offsets[id]);
   return { bytes, offsets };
+}
+
+/** Decodes text[from, to) (base64, padded) into out from `at`; returns where the bytes end. */
+function decodeBase64(text: string, from: number, to: number, out: Uint8Array, at: number, id: number): number {
+  let bits = 0;
+  let count = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 61) break; // '=' padding
+    const value = c < 128 ? BASE64[c] : -1;
+    if (value < 0) throw new Error(`js-tiktoken's GPT-2 ranks: bad base64 in token ${id}`);
+    bits = ((bits << 6) | value) & 0xffffff;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out[at++] = (bits >> count) & 0xff;
+    }
+  }
+  return at;
 }
 
 /**
