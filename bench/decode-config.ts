@@ -112,20 +112,20 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
   return result;
 }
 
-const built = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.bench', 'built');
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const built = path.join(benchDir, '..', '.bench', 'built');
 let building: Promise<string> | null = null;
 
 /** The engine compiled as `npm run build` compiles it, with this script beside it; built once per process. */
 function compiledScript(): Promise<string> {
   building ??= (async () => {
-    const { buildApp } = (await import(pathToFileURL(path.join(built, '..', '..', 'scripts', 'build.mjs')).href)) as {
+    const { buildApp } = (await import(pathToFileURL(path.join(benchDir, '..', 'scripts', 'build.mjs')).href)) as {
       buildApp(options: { outDir: string; renderer: boolean }): Promise<unknown>;
     };
     await buildApp({ outDir: built, renderer: false });
     const { build } = await import('esbuild');
-    const here = path.dirname(fileURLToPath(import.meta.url));
     await build({
-      entryPoints: ['decode-config.ts', 'random-checkpoint.ts'].map((f) => path.join(here, f)),
+      entryPoints: ['decode-config.ts', 'random-checkpoint.ts'].map((f) => path.join(benchDir, f)),
       outdir: path.join(built, 'bench'),
       format: 'esm',
       platform: 'node',

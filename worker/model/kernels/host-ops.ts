@@ -147,11 +147,11 @@ export function writeNewKeysValues(
       const head = (b * nHead + h) * capacity * D;
       for (let t = 0; t < time; t++) {
         const k = (b * time + t) * 3 * C + C + h * D;
-        const to = head + (position + t) * D;
+        const at = head + (position + t) * D;
         // A plain loop: subarray + set costs two array objects per 64 numbers (measured ~4× slower on prompts).
         for (let d = 0; d < D; d++) {
-          keys[to + d] = qkv[k + d];
-          values[to + d] = qkv[k + C + d];
+          keys[at + d] = qkv[k + d];
+          values[at + d] = qkv[k + C + d];
         }
       }
     }

@@ -131,7 +131,6 @@ interface MlpEntry {
 }
 
 export class DecodeProducts {
-
   private helper: AttentionHelper | null = null;
 
   private constructor(
@@ -445,28 +444,13 @@ async function startPartner(
   const q8Bytes = fast ? Math.ceil((f32Bytes / 4) * (1 + 4 / Q8_GROUP)) : 0;
   const heap = memory.heap;
   if (options.inPlace !== false && heap && isSharedHeap(heap.memory)) {
-    const at = (info: tf.TensorInfo, floats: number) => heap.offset(info) + 4 * floats;
-    const weights: PartnerWeight[] = entries.map((e) => ({
-      rows: e.rows - e.split,
-      cols: e.cols,
-      transposed: e.transposed,
-      at: at(e.whole, e.split * e.cols),
-      ld: e.cols,
-      whole: e.transposed ? null : { at: heap.offset(e.whole), rows: e.rows },
-    }));
-    const shares: PartnerMlp[] = mlps.map((m, i) => {
-      const { width, hidden, split } = splits[i];
-      return {
-        width,
-        hidden: hidden - split,
-        activation: m.activation,
-        fcAt: at(m.fc, split),
-        fcLd: hidden,
-        fcBiasAt: at(m.fcBias, split),
-        projAt: at(m.proj, split * width),
-      };
+    const at = (info: tf.TensorInfo, from: number) => heap.offset(info) + 4 * from;
+    const share = partnerShare(entries, mlps, splits, {
+      inPlace: true,
+      slice: at,
+      columns: (fc, _width, hidden, split) => ({ at: at(fc, split), ld: hidden }),
     });
-    const partner = await PartnerChannel.start(new HeapPlace(memory), { weights, mlps: shares, fast }, sizes, options);
+    const partner = await PartnerChannel.start(new HeapPlace(memory), { ...share, fast }, sizes, options);
     return { partner, weightBytes: q8Bytes, inPlace: true };
   }
 
@@ -484,32 +468,54 @@ async function startPartner(
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`the second engine thread did not start: no memory for its ${Math.round(f32Bytes / 2 ** 20)} MiB share (${reason})`);
   }
-  const weights: PartnerWeight[] = entries.map((e) => ({
+  const share = partnerShare(entries, mlps, splits, {
+    inPlace: false,
+    slice: (info, from, to) => arena.put(memory.view(info).subarray(from, to)),
+    columns: (fc, width, hidden, split) => {
+      const theirs = hidden - split;
+      const at = arena.reserve(width * theirs)!;
+      copyColumns(memory.view(fc), width, hidden, split, theirs, arena.f32(at, width * theirs));
+      return { at, ld: theirs };
+    },
+  });
+  const partner = await PartnerChannel.start(arena, { ...share, fast }, sizes, options);
+  return { partner, weightBytes: f32Bytes + q8Bytes, inPlace: false };
+}
+
+/** Where the partner finds each part of its share: in place in the backend's heap, or copied into an arena. */
+interface ShareLocator {
+  inPlace: boolean;
+  /** Byte offset of floats [from, to) of a tensor. */
+  slice(info: tf.TensorInfo, from: number, to: number): number;
+  /** Columns [split, hidden) of a c_fc [width, hidden], and the floats from one of their rows to the next. */
+  columns(fc: tf.TensorInfo, width: number, hidden: number, split: number): { at: number; ld: number };
+}
+
+/** The partner's share: rows [split, rows) of each weight; its half of each MLP's hidden units. */
+function partnerShare(entries: Entry[], mlps: SplitMlp[], splits: MlpSplit[], locate: ShareLocator): { weights: PartnerWeight[]; mlps: PartnerMlp[] } {
+  const weights = entries.map((e): PartnerWeight => ({
     rows: e.rows - e.split,
     cols: e.cols,
     transposed: e.transposed,
-    at: arena.put(memory.view(e.whole).subarray(e.split * e.cols, e.rows * e.cols)),
+    at: locate.slice(e.whole, e.split * e.cols, e.rows * e.cols),
     ld: e.cols,
-    whole: null,
+    // Job.columns reads the whole matrix: only where it lies in place.
+    whole: locate.inPlace && !e.transposed ? { at: locate.slice(e.whole, 0, e.rows * e.cols), rows: e.rows } : null,
   }));
-  const shares: PartnerMlp[] = mlps.map((m, i) => {
+  const shares = mlps.map((m, i): PartnerMlp => {
     const { width, hidden, split } = splits[i];
-    const theirs = hidden - split;
-    const fcAt = arena.reserve(width * theirs)!;
-    const [all, fc] = [memory.view(m.fc), arena.f32(fcAt, width * theirs)];
-    copyColumns(all, width, hidden, split, theirs, fc);
+    const fc = locate.columns(m.fc, width, hidden, split);
     return {
       width,
-      hidden: theirs,
+      hidden: hidden - split,
       activation: m.activation,
-      fcAt,
-      fcLd: theirs,
-      fcBiasAt: arena.put(memory.view(m.fcBias).subarray(split, hidden)),
-      projAt: arena.put(memory.view(m.proj).subarray(split * width, hidden * width)),
+      fcAt: fc.at,
+      fcLd: fc.ld,
+      fcBiasAt: locate.slice(m.fcBias, split, hidden),
+      projAt: locate.slice(m.proj, split * width, hidden * width),
     };
   });
-  const partner = await PartnerChannel.start(arena, { weights, mlps: shares, fast }, sizes, options);
-  return { partner, weightBytes: f32Bytes + q8Bytes, inPlace: false };
+  return { weights, mlps: shares };
 }
 
 function mlpEntry(memory: BackendMemory, m: SplitMlp, { width, hidden, split }: MlpSplit, q8: Q8Runner | null): MlpEntry {

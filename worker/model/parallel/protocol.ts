@@ -40,54 +40,40 @@ export const Job = {
   columns: 4,
   /**
    * Heads [from, n_head) of a step's attention (kernels/attention/heads.ts attendHeads), in place on the
-   * backend's shared heap: places and shape in the slots from `Slot.args` (writeAttentionJob).
+   * backend's shared heap: places and shape in the slots after the named ones (writeAttentionJob).
    */
   attention: 5,
 } as const;
 
-/** Job.attention's arguments, from `Slot.args` on: byte offsets, then the shape; the scale as float32 bits. */
-const AttentionArg = {
-  qkv: 0, keys: 1, values: 2, out: 3, scores: 4, scratch: 5,
-  batch: 6, nHead: 7, headDim: 8, capacity: 9, position: 10, time: 11, scale: 12, from: 13, decode: 14,
-} as const;
+/**
+ * Job.attention's arguments, from slot ARGS_AT on: the places (byte offsets), the shape's integers, then the
+ * scale (float32 bits), the first head and the way (1: a decode step's).
+ */
+const PLACES = ['qkv', 'keys', 'values', 'out', 'scores', 'scratch'] as const;
+const SHAPE = ['batch', 'nHead', 'headDim', 'capacity', 'position', 'time'] as const;
 const ARGS_AT = 8;
-export const CONTROL_SLOTS = ARGS_AT + Object.keys(AttentionArg).length;
+const SHAPE_AT = ARGS_AT + PLACES.length;
+const SCALE_AT = SHAPE_AT + SHAPE.length;
+const FROM_AT = SCALE_AT + 1;
+const DECODE_AT = FROM_AT + 1;
+export const CONTROL_SLOTS = DECODE_AT + 1;
 
-/** Writes a Job.attention's arguments (before it is posted). Slot by slot: the decode step posts one a layer. */
+/** Writes a Job.attention's arguments (before it is posted). */
 export function writeAttentionJob(ctrl: Int32Array, job: AttentionJob): void {
-  const { at, shape } = job;
-  const a = AttentionArg;
-  const set = (slot: number, value: number) => Atomics.store(ctrl, ARGS_AT + slot, value);
-  set(a.qkv, at.qkv);
-  set(a.keys, at.keys);
-  set(a.values, at.values);
-  set(a.out, at.out);
-  set(a.scores, at.scores);
-  set(a.scratch, at.scratch);
-  set(a.batch, shape.batch);
-  set(a.nHead, shape.nHead);
-  set(a.headDim, shape.headDim);
-  set(a.capacity, shape.capacity);
-  set(a.position, shape.position);
-  set(a.time, shape.time);
-  set(a.scale, floatBits(shape.scale));
-  set(a.from, job.from);
-  set(a.decode, job.mode === 'decode' ? 1 : 0);
+  for (let i = 0; i < PLACES.length; i++) Atomics.store(ctrl, ARGS_AT + i, job.at[PLACES[i]]);
+  for (let i = 0; i < SHAPE.length; i++) Atomics.store(ctrl, SHAPE_AT + i, job.shape[SHAPE[i]]);
+  Atomics.store(ctrl, SCALE_AT, floatBits(job.shape.scale));
+  Atomics.store(ctrl, FROM_AT, job.from);
+  Atomics.store(ctrl, DECODE_AT, job.mode === 'decode' ? 1 : 0);
 }
 
 /** Reads what writeAttentionJob wrote. */
 export function readAttentionJob(ctrl: Int32Array): AttentionJob {
-  const get = (slot: number) => Atomics.load(ctrl, ARGS_AT + slot);
-  const a = AttentionArg;
-  return {
-    at: { qkv: get(a.qkv), keys: get(a.keys), values: get(a.values), out: get(a.out), scores: get(a.scores), scratch: get(a.scratch) },
-    shape: {
-      batch: get(a.batch), nHead: get(a.nHead), headDim: get(a.headDim), capacity: get(a.capacity),
-      position: get(a.position), time: get(a.time), scale: bitsFloat(get(a.scale)),
-    },
-    from: get(a.from),
-    mode: get(a.decode) ? 'decode' : 'prompt',
-  };
+  const at = {} as AttentionPlaces;
+  for (let i = 0; i < PLACES.length; i++) at[PLACES[i]] = Atomics.load(ctrl, ARGS_AT + i);
+  const shape = { scale: bitsFloat(Atomics.load(ctrl, SCALE_AT)) } as DecodeAttentionShape;
+  for (let i = 0; i < SHAPE.length; i++) shape[SHAPE[i]] = Atomics.load(ctrl, SHAPE_AT + i);
+  return { at, shape, from: Atomics.load(ctrl, FROM_AT), mode: Atomics.load(ctrl, DECODE_AT) ? 'decode' : 'prompt' };
 }
 
 const bits = new DataView(new ArrayBuffer(4));
