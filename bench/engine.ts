@@ -15,6 +15,9 @@ import { benchDecodeConfig, NEW_TOKENS, PROMPT_TOKENS, type DecodeConfigResult }
 import { ensureGpt2SmallRandom, repoRoot } from './random-checkpoint.js';
 import { benchKeystroke } from './keystroke.js';
 import { benchTraining, trainBenchFields } from './train.js';
+import { measureCeiling, type MachineCeiling } from './machine-ceiling.js';
+import { decodeBytesPerToken, prefillFlops } from './model-work.js';
+import { completeGPT2Config } from '../worker/model/config.js';
 
 const { values } = parseArgs({
   options: { backend: { type: 'string', default: 'wasm' }, quick: { type: 'boolean', default: false }, 'skip-training': { type: 'boolean', default: false } },
@@ -35,6 +38,57 @@ function tokenizerSpeed(): number {
   return Buffer.byteLength(text) / 1e6 / ((performance.now() - t0) / 1000);
 }
 
+/** The machine's rates just before and after a measurement (machine-ceiling.ts), and their means. */
+interface Around {
+  before: MachineCeiling;
+  after: MachineCeiling;
+  fma_gflops: number;
+  tile_gflops: number;
+  read_gb_per_s: number;
+}
+
+/** Runs `measure` between two probes of the machine with `threads` threads; null ceilings where it has no relaxed SIMD. */
+async function aroundCeilings<T>(threads: number, measure: () => Promise<T>): Promise<{ result: T; ceiling: Around | null }> {
+  const probe = () =>
+    measureCeiling(threads).catch((error: unknown) => {
+      log(`(no machine ceilings: ${error instanceof Error ? error.message : String(error)})`);
+      return null;
+    });
+  const before = await probe();
+  const result = await measure();
+  const after = before && (await probe());
+  if (!before || !after) return { result, ceiling: null };
+  const mean = (key: 'fma_gflops' | 'tile_gflops' | 'read_gb_per_s') => round((before[key] + after[key]) / 2);
+  return { result, ceiling: { before, after, fma_gflops: mean('fma_gflops'), tile_gflops: mean('tile_gflops'), read_gb_per_s: mean('read_gb_per_s') } };
+}
+
+/** GPT-2 small, the shape of the benchmark's random checkpoint. */
+const gpt2Small = completeGPT2Config({});
+
+/**
+ * A configuration's speed beside the machine's at the time: the prefill's rate over the multiply–add rates
+ * (registers alone; the prompt kernel's tile on L1 data) and the time it would take at the tile's rate; decoding's
+ * bytes read a second over the rate of streaming reads, and the tokens a second that rate would allow.
+ */
+function efficiency(c: DecodeConfigResult, ceiling: Around) {
+  const flops = prefillFlops(gpt2Small, PROMPT_TOKENS);
+  const bytes = decodeBytesPerToken(gpt2Small, c.precision === 'fast' ? 'fast' : 'exact', PROMPT_TOKENS + NEW_TOKENS / 2);
+  const prefillRate = flops / (c.prefill_ms / 1000) / 1e9;
+  const decodeRate = (bytes * c.decode_tokens_per_s) / 1e9;
+  return {
+    ceiling,
+    prefill_gflop: round(flops / 1e9, 2),
+    prefill_gflops_per_s: round(prefillRate),
+    prefill_of_fma_rate: round(prefillRate / ceiling.fma_gflops, 2),
+    prefill_of_tile_rate: round(prefillRate / ceiling.tile_gflops, 2),
+    prefill_ms_at_tile_rate: round((flops / 1e9 / ceiling.tile_gflops) * 1000),
+    decode_mb_per_token: round(bytes / 1e6),
+    decode_gb_per_s: round(decodeRate, 2),
+    decode_of_read_rate: round(decodeRate / ceiling.read_gb_per_s, 2),
+    decode_tokens_per_s_at_read_rate: round((ceiling.read_gb_per_s * 1e9) / bytes),
+  };
+}
+
 async function main(): Promise<void> {
   const backend = await initBackend(values.backend);
   log(`backend: ${backend.name} (${backend.reason})`);
@@ -45,10 +99,12 @@ async function main(): Promise<void> {
   const dir = await ensureGpt2SmallRandom();
   // One process per configuration (benchDecodeConfig), so that each one's memory is its own, each on the
   // compiled engine as the app ships it. The app's default on a 2-core machine is two threads, exact.
-  const configs: DecodeConfigResult[] = [];
+  // Each between two probes of what the machine gives at the time (this host is shared and moves by 2×).
+  const configs: (DecodeConfigResult & { efficiency: ReturnType<typeof efficiency> | null })[] = [];
   for (const [threads, precision] of [[1, 'exact'], [2, 'exact'], [2, 'fast']] as const) {
-    const c = await benchDecodeConfig(threads, precision, dir, values.backend, values.quick);
-    configs.push(c);
+    const { result: c, ceiling } = await aroundCeilings(threads, () => benchDecodeConfig(threads, precision, dir, values.backend, values.quick));
+    const e = ceiling && efficiency(c, ceiling);
+    configs.push({ ...c, efficiency: e });
     log(
       `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +
         `decode ${c.decode_tokens_per_s.toFixed(1)} tokens/s (batch 1, ${NEW_TOKENS} new), num_return_sequences=3 ${c.decode_nrs3_tokens_per_s.toFixed(1)} tokens/s in all ` +
@@ -56,6 +112,16 @@ async function main(): Promise<void> {
         `${c.runtime_mib.toFixed(0)} of Node before it loaded) for ${c.weight_mib.toFixed(0)} MiB of weights: ${c.engine_per_weight.toFixed(2)}×` +
         (c.extra_mib > 0 ? `, ${c.engine_per_held.toFixed(2)}× with the ${c.extra_mib.toFixed(0)} MiB of weights the partner thread and int8 copies hold` : ''),
     );
+    if (e) {
+      const pct = (x: number) => `${Math.round(x * 100)} %`;
+      log(
+        `  beside the machine at the time (${threads} thread${threads > 1 ? 's' : ''}: multiply–adds ${e.ceiling.fma_gflops} GFLOP/s from registers, ` +
+          `${e.ceiling.tile_gflops} in the prompt kernel's tile on L1 data; reads ${e.ceiling.read_gb_per_s} GB/s): ` +
+          `prefill ${e.prefill_gflops_per_s} GFLOP/s, ${pct(e.prefill_of_fma_rate)} of the first and ${pct(e.prefill_of_tile_rate)} of the second ` +
+          `(${e.prefill_ms_at_tile_rate.toFixed(0)} ms at the tile's rate); decode ${e.decode_gb_per_s} GB/s of weights and caches, ` +
+          `${pct(e.decode_of_read_rate)} of the read rate (${e.decode_tokens_per_s_at_read_rate.toFixed(1)} tokens/s at that rate)`,
+      );
+    }
   }
   const main2 = configs[1];
 
@@ -73,12 +139,23 @@ async function main(): Promise<void> {
   if (keystrokeDefault) {
     log(`keystroke → 6-token suggestion, default model: p50 ${keystrokeDefault.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${keystrokeDefault.withoutReuse.medianMs.toFixed(0)} ms without`);
   }
-  const keystrokeSmall = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8 });
+  const { result: keystrokeSmall, ceiling: keystrokeCeiling } = await aroundCeilings(2, () =>
+    benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8 }),
+  );
+  // Its passes (one for the typed text, one per further suggested token) each read every weight at least once.
+  const keystrokeFloorMs = keystrokeCeiling
+    ? round(
+        ((keystrokeSmall.suggestionTokens * decodeBytesPerToken(gpt2Small, 'exact', keystrokeSmall.withReuse.meanPromptTokens)) / 1e9 / keystrokeCeiling.read_gb_per_s) * 1000,
+      )
+    : null;
   const keystrokeSmallFast = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8, precision: 'fast' });
   for (const k of [keystrokeSmall, keystrokeSmallFast]) {
     log(
       `keystroke → 6-token suggestion, GPT-2 small shape, ${k.threads} thread${k.threads > 1 ? 's' : ''}, ${k.precision}: ` +
-        `p50 ${k.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${k.withoutReuse.medianMs.toFixed(0)} ms without`,
+        `p50 ${k.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${k.withoutReuse.medianMs.toFixed(0)} ms without` +
+        (k === keystrokeSmall && keystrokeFloorMs !== null
+          ? ` (reading the weights ${k.suggestionTokens} times at the ${keystrokeCeiling!.read_gb_per_s} GB/s measured around it takes ${keystrokeFloorMs.toFixed(0)} ms)`
+          : ''),
     );
   }
 
@@ -96,6 +173,10 @@ async function main(): Promise<void> {
     decode_nrs3_tokens_per_s: main2.decode_nrs3_tokens_per_s,
     decode_nrs3_cost_ratio: main2.decode_nrs3_cost_ratio,
     decode_fast_tokens_per_s: configs[2].decode_tokens_per_s,
+    // The same two beside what the machine gave around them (efficiency in `configs` for every configuration).
+    prefill_ms_at_tile_rate: main2.efficiency?.prefill_ms_at_tile_rate ?? null,
+    prefill_of_tile_rate: main2.efficiency?.prefill_of_tile_rate ?? null,
+    decode_of_read_rate: main2.efficiency?.decode_of_read_rate ?? null,
     tokenizer_mb_per_s: round(tokenizerMBps, 2),
     peak_rss_mib: main2.peak_rss_mib,
     weight_mib: main2.weight_mib,
@@ -106,6 +187,9 @@ async function main(): Promise<void> {
       : null,
     keystroke_tiny_p50_ms: { reuse: round(keystroke.withReuse.medianMs), no_reuse: round(keystroke.withoutReuse.medianMs) },
     keystroke_gpt2_small_p50_ms: { reuse: round(keystrokeSmall.withReuse.medianMs), no_reuse: round(keystrokeSmall.withoutReuse.medianMs) },
+    // The exact keystroke's floor from memory bandwidth alone, and the read rate measured around it.
+    keystroke_gpt2_small_floor_ms: keystrokeFloorMs,
+    keystroke_gpt2_small_read_gb_per_s: keystrokeCeiling?.read_gb_per_s ?? null,
     keystroke_gpt2_small_fast_p50_ms: { reuse: round(keystrokeSmallFast.withReuse.medianMs), no_reuse: round(keystrokeSmallFast.withoutReuse.medianMs) },
     ...(training ? trainBenchFields(training) : {}),
     // This machine is shared: the load average says how much the numbers above were disturbed.
