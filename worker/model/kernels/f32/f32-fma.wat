@@ -6,12 +6,12 @@
 ;;
 ;;   gemm_panels: out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[i*ldw + j]    r < rows, j < n, i < k
 ;; with bias 0 for none, strides counting floats, pointers as byte offsets; `panel` holds
-;; k * (16 + 4 * ceil(rows / 4)) floats (f32.ts: f32ScratchFloats).
-;; x is first copied into blocks of 4 rows, each [k][4] (after the panels, at panel + 16k floats), so that
+;; k * (64 + 4 * ceil(rows / 4)) floats (f32.ts: f32ScratchFloats).
+;; x is first copied into blocks of 4 rows, each [k][4] (after the panels, at panel + 64k floats), so that
 ;; the inner loop reads a step's 4 inputs at one pointer with constant offsets: V8 then spends no address
 ;; arithmetic per row (~22 instructions per 8 multiply-adds instead of ~26; 5-15 % faster, interleaved runs).
-;; Each 8-column panel of w is copied into `panel`, then multiplied by every block; the last n % 8 columns
-;; are done one at a time.
+;; Up to eight 8-column panels of w at a time are copied into `panel`, then each is multiplied by every block;
+;; the last n % 8 columns are done one at a time.
 ;;
 ;; Built with `node scripts/build-kernels.mjs` (wabt, relaxed SIMD enabled) into f32-fma.wasm beside this
 ;; file, and into f32-fma.shared.wasm importing a shared memory (for the partner thread's arena):
@@ -29,35 +29,38 @@
   (func (export "gemm_panels") (param $x i32) (param $rows i32) (param $k i32) (param $ldx i32)
         (param $w i32) (param $n i32) (param $ldw i32) (param $bias i32) (param $out i32) (param $ldo i32) (param $panel i32)
     (local $r i32) (local $j i32) (local $end i32) (local $end8 i32) (local $left i32) (local $i i32) (local $f f32)
-    (local $packed i32)
+    (local $packed i32) (local $count i32) (local $q i32)
     (local.set $ldx (i32.shl (local.get $ldx) (i32.const 2)))
     (local.set $ldw (i32.shl (local.get $ldw) (i32.const 2)))
     (local.set $ldo (i32.shl (local.get $ldo) (i32.const 2)))
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
     (local.set $end8 (i32.and (local.get $end) (i32.const -32)))
-    (local.set $packed (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 6))))
+    (local.set $packed (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 8))))
     (call $pack_rows (local.get $x) (local.get $rows) (local.get $k) (local.get $ldx) (local.get $packed))
-    ;; Two panels from each 64-byte line of w while both fit (one pass over the matrix's lines), then one.
+    ;; Eight panels at a time while they fit (four whole 64-byte lines of each row of w: reading a matrix that
+    ;; lies in main memory row by row at a stride is bound by its misses, and more lines a row keep more of them
+    ;; in flight; the packing's share of a prompt's time fell ~30 %), then two (one line), then one.
     (block $panels_done (loop $panels
       (br_if $panels_done (i32.ge_u (local.get $j) (local.get $end8)))
-      (if (i32.le_u (i32.add (local.get $j) (i32.const 64)) (local.get $end8))
-        (then
-          (call $pack16 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel)
-            (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
-          (call $panel_rows (local.get $packed) (local.get $rows) (local.get $k) (local.get $ldx) (local.get $panel)
-            (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
-            (i32.add (local.get $out) (local.get $j)) (local.get $ldo))
-          (call $panel_rows (local.get $packed) (local.get $rows) (local.get $k) (local.get $ldx)
-            (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5)))
-            (select (i32.add (local.get $bias) (i32.add (local.get $j) (i32.const 32))) (i32.const 0) (local.get $bias))
-            (i32.add (local.get $out) (i32.add (local.get $j) (i32.const 32))) (local.get $ldo))
-          (local.set $j (i32.add (local.get $j) (i32.const 64))))
-        (else
-          (call $pack8 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel))
-          (call $panel_rows (local.get $packed) (local.get $rows) (local.get $k) (local.get $ldx) (local.get $panel)
-            (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
-            (i32.add (local.get $out) (local.get $j)) (local.get $ldo))
-          (local.set $j (i32.add (local.get $j) (i32.const 32)))))
+      (local.set $count
+        (if (result i32) (i32.le_u (i32.add (local.get $j) (i32.const 256)) (local.get $end8))
+          (then (call $pack64 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel)) (i32.const 8))
+          (else (if (result i32) (i32.le_u (i32.add (local.get $j) (i32.const 64)) (local.get $end8))
+            (then
+              (call $pack16 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel)
+                (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
+              (i32.const 2))
+            (else (call $pack8 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel)) (i32.const 1))))))
+      ;; Panel q of the pass lies at panel + q * 32k bytes and feeds columns j + 8q ...
+      (local.set $q (i32.const 0))
+      (loop $each_panel
+        (call $panel_rows (local.get $packed) (local.get $rows) (local.get $k) (local.get $ldx)
+          (i32.add (local.get $panel) (i32.mul (local.get $q) (i32.shl (local.get $k) (i32.const 5))))
+          (select (i32.add (local.get $bias) (local.get $j)) (i32.const 0) (local.get $bias))
+          (i32.add (local.get $out) (local.get $j)) (local.get $ldo))
+        (local.set $j (i32.add (local.get $j) (i32.const 32)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br_if $each_panel (i32.lt_u (local.get $q) (local.get $count))))
       (br $panels)))
     ;; The last n % 8 columns, one output at a time.
     (block $cols_done (loop $cols
@@ -117,6 +120,33 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br_if $each_row (i32.lt_u (local.get $r) (local.get $padded)))))
 
+  ;; Eight 8-column panels from 64 columns of w (four whole 64-byte lines a row): panel q of them at
+  ;; a + q * 32k bytes.
+  (func $pack64 (param $w i32) (param $k i32) (param $ldw i32) (param $a i32)
+    (local $end i32) (local $q i32)
+    (local.set $q (i32.shl (local.get $k) (i32.const 5)))
+    (local.set $end (i32.add (local.get $a) (local.get $q)))
+    (loop $copy
+      (v128.store (local.get $a) (v128.load (local.get $w)))
+      (v128.store offset=16 (local.get $a) (v128.load offset=16 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (local.get $q)) (v128.load offset=32 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (local.get $q)) (v128.load offset=48 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 2))) (v128.load offset=64 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 2))) (v128.load offset=80 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 3))) (v128.load offset=96 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 3))) (v128.load offset=112 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 4))) (v128.load offset=128 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 4))) (v128.load offset=144 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 5))) (v128.load offset=160 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 5))) (v128.load offset=176 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 6))) (v128.load offset=192 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 6))) (v128.load offset=208 (local.get $w)))
+      (v128.store (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 7))) (v128.load offset=224 (local.get $w)))
+      (v128.store offset=16 (i32.add (local.get $a) (i32.mul (local.get $q) (i32.const 7))) (v128.load offset=240 (local.get $w)))
+      (local.set $w (i32.add (local.get $w) (local.get $ldw)))
+      (local.set $a (i32.add (local.get $a) (i32.const 32)))
+      (br_if $copy (i32.lt_u (local.get $a) (local.get $end)))))
+
   ;; Two 8-column panels (columns 0..8 into a, 8..16 into b) from 16 columns of w: whole 64-byte lines.
   (func $pack16 (param $w i32) (param $k i32) (param $ldw i32) (param $a i32) (param $b i32)
     (local $end i32)
@@ -150,9 +180,12 @@
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
     (local $w0 v128) (local $w1 v128) (local $s v128)
-    (local.set $o1 (call $row_at (local.get $out) (i32.const 1) (local.get $nr) (local.get $ldo)))
-    (local.set $o2 (call $row_at (local.get $out) (i32.const 2) (local.get $nr) (local.get $ldo)))
-    (local.set $o3 (call $row_at (local.get $out) (i32.const 3) (local.get $nr) (local.get $ldo)))
+    ;; Rows past nr write onto the last one ($row_at's rule, spelled out: a call per row cost ~30 ns a tile,
+    ;; ~4 % of a one-thread prefill, which runs ~400k tiles).
+    (local.set $nr (i32.sub (local.get $nr) (i32.const 1)))
+    (local.set $o1 (i32.add (local.get $out) (i32.mul (local.get $ldo) (select (i32.const 1) (local.get $nr) (i32.gt_u (local.get $nr) (i32.const 1))))))
+    (local.set $o2 (i32.add (local.get $out) (i32.mul (local.get $ldo) (select (i32.const 2) (local.get $nr) (i32.gt_u (local.get $nr) (i32.const 2))))))
+    (local.set $o3 (i32.add (local.get $out) (i32.mul (local.get $ldo) (select (i32.const 3) (local.get $nr) (i32.gt_u (local.get $nr) (i32.const 3))))))
     (if (local.get $bias)
       (then
         (local.set $a00 (v128.load (local.get $bias)))

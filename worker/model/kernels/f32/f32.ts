@@ -51,11 +51,16 @@ export interface F32Kernels {
 }
 
 /**
- * Floats of scratch gemmNN and gemmNT need for `rows` rows: a spare output row (2–4 rows); for prompts two
- * 8-column panels of w, and x repacked in blocks of 4 rows (f32-fma.wat).
+ * Floats of scratch gemmNN and gemmNT need for `rows` rows: a spare output row, two 8-column panels of w (up to
+ * 4 rows); for prompts eight panels of w and x repacked in blocks of 4 rows (f32-fma.wat).
  */
 export function f32ScratchFloats(k: number, n: number, rows: number): number {
-  return Math.max(16 * k + (rows >= PANEL_ROWS ? 4 * Math.ceil(rows / 4) * k : 0), n);
+  return Math.max(rows >= PANEL_ROWS ? f32PanelFloats(k) + 4 * Math.ceil(rows / 4) * k : 16 * k, n);
+}
+
+/** The part of a prompt's scratch that does not grow with its rows: eight 8-column panels of w, k deep. */
+export function f32PanelFloats(k: number): number {
+  return 64 * k;
 }
 
 /** Rows from which gemmNN takes the panel path (the one with a fused variant). */
@@ -73,10 +78,10 @@ function module(name: string, optional: boolean): WebAssembly.Module | null {
 }
 
 /**
- * Whether this runtime takes the relaxed-SIMD module: Electron's V8 does as it is; Node 20's V8 (11.3) once its
+ * Whether this runtime takes a relaxed-SIMD module: Electron's V8 does as it is; Node 20's V8 (11.3) once its
  * feature flag is on, which is read when a module is compiled, so setting it now is enough.
  */
-function relaxedSimdValidates(bytes: Uint8Array<ArrayBuffer>): boolean {
+export function relaxedSimdValidates(bytes: Uint8Array<ArrayBuffer>): boolean {
   if (globalThis.process?.env?.[FMA_ENV] === 'off') return false;
   if (WebAssembly.validate(bytes)) return true;
   try {
