@@ -27,8 +27,8 @@ export interface MachineCeiling {
 export interface CeilingOptions {
   /** Trials per probe; the median is reported. */
   trials?: number;
-  /** Milliseconds of multiply–adds per trial. */
-  fmaMs?: number;
+  /** Milliseconds of each trial of the two multiply–add probes. */
+  computeMs?: number;
   /** Bytes each thread streams through (beyond the last-level cache). */
   readBytes?: number;
 }
@@ -74,7 +74,7 @@ for (;;) {
 
 interface Probes {
   fma(n: number): number;
-  tile(steps: number): number;
+  tile(passes: number): number;
   read(from: number, to: number): number;
 }
 
@@ -109,8 +109,8 @@ export async function measureCeiling(threads: number, options: CeilingOptions = 
   return withProbes(bytes, threads, readBytes, (run) => {
     // Until V8's optimizing tier has the probes (it replaces code between calls, never within one).
     for (let i = 0; i < 3; i++) run(Probe.fma, 2_000_000, 0), run(Probe.tile, 10_000, 0), run(Probe.read, PAGE, 2 * PAGE);
-    // Iterations for about fmaMs each at ~50 GFLOP/s a core.
-    const iterations = (flops: number) => Math.max(1000, Math.round((((options.fmaMs ?? 80) / 1000) * 50e9) / flops));
+    // Iterations for about computeMs a trial at ~50 GFLOP/s a core.
+    const iterations = (flops: number) => Math.max(1000, Math.round((((options.computeMs ?? 80) / 1000) * 50e9) / flops));
     const rate = (probe: Probe, flops: number) => {
       const n = iterations(flops);
       return median(Array.from({ length: trials }, () => (threads * n * flops) / run(probe, n, 0) / 1e9));

@@ -53,7 +53,7 @@ test('the probes do the work they are timed for', async () => {
 
 test('the machine ceilings come out finite and positive with one thread and with two', async () => {
   for (const threads of [1, 2]) {
-    const c = await measureCeiling(threads, { trials: 1, fmaMs: 2, readBytes: 2 ** 20 });
+    const c = await measureCeiling(threads, { trials: 1, computeMs: 2, readBytes: 2 ** 20 });
     assert.equal(c.threads, threads);
     for (const value of [c.fma_gflops, c.tile_gflops, c.read_gb_per_s]) assert.ok(Number.isFinite(value) && value > 0, JSON.stringify(c));
   }
