@@ -43,6 +43,7 @@ test('heads shared with a helper give the same bits as one thread; a failed help
     const alone = attend(memory, mode, null);
     const asked: number[] = [];
     const inline: AttentionHelper = {
+      minSplitMacs: 400_000,
       start(at, s, from, m) {
         asked.push(from);
         attendHeads(heap.memory, at, s, from, s.nHead, m);
@@ -55,6 +56,7 @@ test('heads shared with a helper give the same bits as one thread; a failed help
 
     // A helper that wrote nonsense over every output, then failed.
     const failing: AttentionHelper = {
+      minSplitMacs: 400_000,
       start(at) {
         new Float32Array(heap.memory.buffer, at.out, shape.batch * shape.time * shape.nHead * shape.headDim).fill(Number.NaN);
         return true;
@@ -62,19 +64,25 @@ test('heads shared with a helper give the same bits as one thread; a failed help
       finish: () => false,
     };
     assert.deepEqual(attend(memory, mode, failing), alone, `${mode}: failed helper`);
-    const refusing: AttentionHelper = { start: () => false, finish: () => assert.fail('finish without a start') };
+    const refusing: AttentionHelper = { minSplitMacs: 400_000, start: () => false, finish: () => assert.fail('finish without a start') };
     assert.deepEqual(attend(memory, mode, refusing), alone, `${mode}: refusing helper`);
   }
 });
 
-test('a small decode step is not worth a hand-off: the helper is not asked', () => {
+test('a decode step below the helper’s threshold is not worth a hand-off; at or above it, it is', () => {
   const memory = currentBackendMemory()!;
+  // 2 rows × 11 positions × 4 heads × 64 × 2 = 11,264 multiply–adds.
   const small = { ...shapes.decode, position: 10 };
   const C = small.nHead * small.headDim;
   const qkv = tf.randomNormal([small.batch, 3 * C], 0, 1, 'float32', 1);
   const [keys, values] = [2, 3].map((seed) => tf.randomNormal([small.batch, small.nHead, small.capacity, small.headDim], 0, 1, 'float32', seed));
   const out = memory.alloc([small.batch, C]);
-  attendSplit(memory, qkv, keys, values, small, out, 'decode', { start: () => assert.fail('asked'), finish: () => true });
+  let asked = 0;
+  const helper = (minSplitMacs: number): AttentionHelper => ({ minSplitMacs, start: () => (asked++, false), finish: () => true });
+  attendSplit(memory, qkv, keys, values, small, out, 'decode', helper(11_265));
+  assert.equal(asked, 0);
+  attendSplit(memory, qkv, keys, values, small, out, 'decode', helper(11_264));
+  assert.equal(asked, 1);
   memory.free(out);
   tf.dispose([qkv, keys, values]);
 });
@@ -92,6 +100,7 @@ test('the partner thread attends its heads in place on the shared heap; with a c
           continue;
         }
         assert.ok(helper, 'in place, the partner helps');
+        assert.equal(helper.minSplitMacs, 400_000, 'exact: from ~260 positions of GPT-2 small');
         for (const mode of modes) assert.deepEqual(attend(memory, mode, helper), attend(memory, mode, null), mode);
         assert.equal(products.lost, null);
       } finally {
@@ -99,6 +108,19 @@ test('the partner thread attends its heads in place on the shared heap; with a c
       }
     }
   } finally {
+    w.dispose();
+  }
+});
+
+test('with int8 products the partner takes heads from far fewer positions', async () => {
+  const memory = currentBackendMemory()!;
+  const w = tf.randomNormal([512, 640], 0, 0.05, 'float32', 1);
+  const products = await DecodeProducts.start(memory, [{ weight: w, transposed: false, hasBias: false }], [], { threads: 2, precision: 'fast', inPlace: true });
+  try {
+    assert.equal(products.precision, 'fast');
+    assert.equal(products.attentionHelper()?.minSplitMacs, 48_000, 'fast: from ~32 positions of GPT-2 small');
+  } finally {
+    products.dispose();
     w.dispose();
   }
 });

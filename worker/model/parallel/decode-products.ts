@@ -68,6 +68,15 @@ export function int8UnsupportedReason(config: { nEmbd: number; nInner: number })
  */
 const MIN_SPLIT_MACS = 1 << 18;
 
+/**
+ * Multiply–adds of attention a layer from which the partner takes half of the heads (prompts are far above
+ * both). Exact: a GPT-2-small decode step measured no gain at 160 and 248 positions (the float32 products already
+ * keep both threads on the memory bus; the hand-offs cost what half the heads save) and ~2 ms a token at 700
+ * (1.1 M a layer). Fast: the int8 products leave the partner room, and sharing measured 8–10 % a token at 160 and
+ * 248 positions and ~3 % at 32 (49 k), with no gain at 16 (one process alternating; performance log, section 9).
+ */
+const ATTENTION_SPLIT_MACS: Record<Precision, number> = { exact: 400_000, fast: 48_000 };
+
 export interface SplitWeight {
   /** The matrix [rows, cols] as the model holds it. */
   weight: tf.TensorInfo;
@@ -304,6 +313,7 @@ export class DecodeProducts {
     if (!partner || partner.lost || !this.inPlace) return null;
     // Made once: the decode step asks for it every layer of every token.
     this.helper ??= {
+      minSplitMacs: ATTENTION_SPLIT_MACS[this.precision],
       start: (at, shape, from, mode) => {
         partner.postAttention({ at, shape, from, mode });
         return true;

@@ -17,13 +17,6 @@ import { attentionKernels } from './attention.js';
 
 export type AttentionMode = 'prompt' | 'decode';
 
-/**
- * Multiply–adds from which the heads are shared. A GPT-2-small decode step measured no gain at 248 positions
- * (381 k a layer: the hand-offs cost what half the heads save) and ~2 ms a token at 700 (1.1 M); prompts are
- * far above it.
- */
-const MIN_SPLIT_MACS = 400_000;
-
 /** Byte offsets, in the backend's heap, of what attention reads and writes. */
 export interface AttentionPlaces {
   /** [batch·time, 3·C] as c_attn makes it. */
@@ -44,6 +37,8 @@ export interface AttentionPlaces {
  * heads again, and must not free its places, which the lost thread may still be writing).
  */
 export interface AttentionHelper {
+  /** Multiply–adds of attention a layer (q·Kᵀ and weights·V over every head) from which sharing pays. */
+  readonly minSplitMacs: number;
   start(at: AttentionPlaces, shape: DecodeAttentionShape, from: number, mode: AttentionMode): boolean;
   finish(): boolean;
 }
@@ -85,7 +80,7 @@ export function attendSplit(
   const place = () => memory.alloc([scoresFloats + Math.max(1, work.scratch)]);
   const placesAt = (info: tf.TensorInfo) => ({ scores: heap.offset(info), scratch: heap.offset(info) + 4 * scoresFloats });
   const { batch, nHead, headDim, position, time } = shape;
-  const worth = batch * time * (position + time) * nHead * headDim * 2 >= MIN_SPLIT_MACS;
+  const worth = helper !== null && batch * time * (position + time) * nHead * headDim * 2 >= helper.minSplitMacs;
   const half = nHead >= 2 && helper && worth ? Math.ceil(nHead / 2) : nHead;
   const ours = place();
   const theirs = half < nHead ? place() : null;
