@@ -69,8 +69,8 @@ export function int8UnsupportedReason(config: { nEmbd: number; nInner: number })
 const MIN_SPLIT_MACS = 1 << 18;
 
 /**
- * Multiply–adds of attention a layer from which the partner takes half of the heads (prompts are far above
- * both). Exact: a GPT-2-small decode step measured no gain at 160 and 248 positions (the float32 products already
+ * Multiply–adds of attention a layer from which the partner takes half of the heads (GPT-2 small's prompts of
+ * 17 tokens or more are above both). Exact: a GPT-2-small decode step measured no gain at 160 and 248 positions (the float32 products already
  * keep both threads on the memory bus; the hand-offs cost what half the heads save) and ~2 ms a token at 700
  * (1.1 M a layer). Fast: the int8 products leave the partner room, and sharing measured 8–10 % a token at 160 and
  * 248 positions and ~3 % at 32 (49 k), with no gain at 16 (one process alternating; performance log, section 9).

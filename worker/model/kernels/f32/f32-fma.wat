@@ -39,7 +39,7 @@
     (call $pack_rows (local.get $x) (local.get $rows) (local.get $k) (local.get $ldx) (local.get $packed))
     ;; Eight panels at a time while they fit (four whole 64-byte lines of each row of w: reading a matrix that
     ;; lies in main memory row by row at a stride is bound by its misses, and more lines a row keep more of them
-    ;; in flight; the packing's share of a prompt's time fell ~30 %), then two (one line), then one.
+    ;; in flight; packing took ~30 % less time than two panels at a time), then two (one line), then one.
     (block $panels_done (loop $panels
       (br_if $panels_done (i32.ge_u (local.get $j) (local.get $end8)))
       (local.set $count
@@ -51,7 +51,7 @@
                 (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
               (i32.const 2))
             (else (call $pack8 (i32.add (local.get $w) (local.get $j)) (local.get $k) (local.get $ldw) (local.get $panel)) (i32.const 1))))))
-      ;; Panel q of the pass lies at panel + q * 32k bytes and feeds columns j + 8q ...
+      ;; Panel q of the pass lies at panel + q * 32k bytes and feeds the pass's columns 8q to 8q + 7.
       (local.set $q (i32.const 0))
       (loop $each_panel
         (call $panel_rows (local.get $packed) (local.get $rows) (local.get $k) (local.get $ldx)
