@@ -301,9 +301,19 @@ test('models: "Choose…" opens the dialog and imports the chosen folder with pr
   await page.waitForFunction(() => (window as unknown as { __inklingMock: { picks: unknown[] } }).__inklingMock.picks.length === 1);
   assert.deepEqual(await mock<unknown[]>('imports'), []);
 
-  await page.evaluate(() => ((window as unknown as { __inklingMock: { pickAnswer: string } }).__inklingMock.pickAnswer = '/home/me/tiny-gpt2'));
+  // The import holds between its progress steps until the progress has been seen.
+  await page.evaluate(() => {
+    const m = (window as unknown as { __inklingMock: { pickAnswer: string; holdImports: boolean } }).__inklingMock;
+    m.pickAnswer = '/home/me/tiny-gpt2';
+    m.holdImports = true;
+  });
   await page.getByTestId('model-import-choose').click();
   await page.getByTestId('model-import-progress').waitFor();
+  await page.evaluate(() => {
+    const m = (window as unknown as { __inklingMock: { holdImports: boolean; releaseImport: () => void } }).__inklingMock;
+    m.holdImports = false;
+    m.releaseImport();
+  });
   await page.getByTestId('model-row').filter({ hasText: 'tiny-gpt2' }).waitFor();
   assert.deepEqual(await mock<unknown[]>('imports'), ['/home/me/tiny-gpt2']);
   await page.getByTestId('model-import-progress').waitFor({ state: 'detached' });

@@ -28,6 +28,12 @@
     pickAnswer: null,
     picks: [],
     imports: [],
+    /**
+     * While true, an import stops between its two progress steps until `releaseImport()`: a test sees the
+     * progress for certain (a fixed 50 ms could pass between two of a loaded machine's checks).
+     */
+    holdImports: false,
+    releaseImport: null,
   };
   window.__inklingMock = mock;
 
@@ -271,7 +277,10 @@
       const total = 6_545_841;
       const id = name || source.split('/').pop();
       for (const listener of modelListeners) listener({ jobId: source, kind: 'import', state: 'running', bytes: total / 2, totalBytes: total });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => {
+        if (mock.holdImports) mock.releaseImport = resolve;
+        else setTimeout(resolve, 50);
+      });
       const model = { id, name: id, source: 'imported', origin: source, shape: '2 layers × 32, 4 heads, context 64, vocabulary 50257', parameters: 1_635_744, sizeBytes: total, memoryBytes: 19_507_072, active: false, createdAt: Date.now() };
       importedModels.unshift(model);
       for (const listener of modelListeners) listener({ jobId: source, kind: 'import', state: 'done', bytes: total, totalBytes: total, model });
