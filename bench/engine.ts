@@ -12,12 +12,11 @@ import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { initBackend, gpt2Tokenizer } from '../worker/index.js';
 import { benchDecodeConfig, NEW_TOKENS, PROMPT_TOKENS, type DecodeConfigResult } from './decode-config.js';
-import { ensureGpt2SmallRandom, repoRoot } from './random-checkpoint.js';
+import { ensureGpt2SmallRandom, gpt2SmallConfig as gpt2Small, repoRoot } from './random-checkpoint.js';
 import { benchKeystroke } from './keystroke.js';
 import { benchTraining, trainBenchFields } from './train.js';
 import { measureCeiling, type MachineCeiling } from './machine-ceiling.js';
 import { decodeBytesPerToken, prefillFlops } from './model-work.js';
-import { completeGPT2Config } from '../worker/model/config.js';
 
 const { values } = parseArgs({
   options: { backend: { type: 'string', default: 'wasm' }, quick: { type: 'boolean', default: false }, 'skip-training': { type: 'boolean', default: false } },
@@ -39,13 +38,8 @@ function tokenizerSpeed(): number {
 }
 
 /** The machine's rates just before and after a measurement (machine-ceiling.ts), and their means. */
-interface Around {
-  before: MachineCeiling;
-  after: MachineCeiling;
-  fma_gflops: number;
-  tile_gflops: number;
-  read_gb_per_s: number;
-}
+type Rate = Exclude<keyof MachineCeiling, 'threads'>;
+type Around = { before: MachineCeiling; after: MachineCeiling } & Record<Rate, number>;
 
 /** Runs `measure` between two probes of the machine with `threads` threads; null ceilings where it has no relaxed SIMD. */
 async function aroundCeilings<T>(threads: number, measure: () => Promise<T>): Promise<{ result: T; ceiling: Around | null }> {
@@ -58,12 +52,9 @@ async function aroundCeilings<T>(threads: number, measure: () => Promise<T>): Pr
   const result = await measure();
   const after = before && (await probe());
   if (!before || !after) return { result, ceiling: null };
-  const mean = (key: 'fma_gflops' | 'tile_gflops' | 'read_gb_per_s') => round((before[key] + after[key]) / 2);
+  const mean = (key: Rate) => round((before[key] + after[key]) / 2);
   return { result, ceiling: { before, after, fma_gflops: mean('fma_gflops'), tile_gflops: mean('tile_gflops'), read_gb_per_s: mean('read_gb_per_s') } };
 }
-
-/** GPT-2 small, the shape of the benchmark's random checkpoint. */
-const gpt2Small = completeGPT2Config({});
 
 /**
  * A configuration's speed beside the machine's at the time: the prefill's rate over the multiply–add rates

@@ -45,6 +45,8 @@ enum Ctl {
   done = 4,
 }
 
+/** The probes, by their index in the control block: each an export of machine-ceiling.wat taking (arg0, arg1). */
+const PROBES = ['fma', 'tile', 'read'] as const;
 enum Probe {
   fma = 0,
   tile = 1,
@@ -63,20 +65,14 @@ for (;;) {
   Atomics.wait(ctl, ${Ctl.generation}, seen);
   seen = Atomics.load(ctl, ${Ctl.generation});
   if (seen < 0) break;
-  const probe = Atomics.load(ctl, ${Ctl.probe});
-  if (probe === ${Probe.fma}) probes.fma(Atomics.load(ctl, ${Ctl.arg0}));
-  else if (probe === ${Probe.tile}) probes.tile(Atomics.load(ctl, ${Ctl.arg0}));
-  else probes.read(Atomics.load(ctl, ${Ctl.arg0}) >>> 0, Atomics.load(ctl, ${Ctl.arg1}) >>> 0);
+  probes[${JSON.stringify(PROBES)}[Atomics.load(ctl, ${Ctl.probe})]](Atomics.load(ctl, ${Ctl.arg0}) >>> 0, Atomics.load(ctl, ${Ctl.arg1}) >>> 0);
   Atomics.store(ctl, ${Ctl.done}, seen);
   Atomics.notify(ctl, ${Ctl.done});
 }
 `;
 
-interface Probes {
-  fma(n: number): number;
-  tile(passes: number): number;
-  read(from: number, to: number): number;
-}
+/** fma(iterations), tile(passes), read(from, to); a probe of one argument ignores the second. */
+type Probes = Record<(typeof PROBES)[number], (arg0: number, arg1: number) => number>;
 
 /** Floating-point operations an iteration: 10 multiply–adds of 4 lanes; a pass of the tile, 256 steps of 8. */
 const FMA_FLOPS = 80;
@@ -96,6 +92,7 @@ export async function probeBytes(): Promise<Uint8Array<ArrayBuffer>> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number) => Math.round(x * 10) / 10;
 
 /**
  * Measures both ceilings with `threads` (1 or 2) threads running the probe at the same time. Throws where the
@@ -121,8 +118,6 @@ export async function measureCeiling(threads: number, options: CeilingOptions = 
     return { threads, fma_gflops: round(fma), tile_gflops: round(tile), read_gb_per_s: round(read) };
   });
 }
-
-const round = (x: number) => Math.round(x * 10) / 10;
 
 /**
  * Runs `body` with a function that starts a probe on every thread at once (the read probe each on its own
@@ -168,9 +163,7 @@ async function withProbes<T>(
         Atomics.store(ctl, Ctl.generation, generation);
         Atomics.notify(ctl, Ctl.generation);
       }
-      if (probe === Probe.fma) probes.fma(arg0);
-      else if (probe === Probe.tile) probes.tile(arg0);
-      else probes.read(arg0, arg1);
+      probes[PROBES[probe]](arg0, arg1);
       while (helpers.length > 0 && Atomics.load(ctl, Ctl.done) !== generation) Atomics.wait(ctl, Ctl.done, Atomics.load(ctl, Ctl.done), 10);
       return (performance.now() - t0) / 1000;
     };

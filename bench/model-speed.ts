@@ -7,16 +7,11 @@
  * measures a 128-token prefill, greedy decode with the KV cache at batch 1 and batch 3, and memory.
  * Single-threaded wasm is the reference setting (tfjs turns wasm threads off in Node).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../worker/backend.js';
-import { completeGPT2Config, gpt2ConfigToJson } from '../worker/model/config.js';
 import { loadModel } from '../worker/model/load.js';
-import { randomWeights } from '../worker/model/random.js';
-import { writeSafetensors } from '../worker/model/safetensors.js';
+import { ensureGpt2SmallRandom } from './random-checkpoint.js';
 import type { KvCache, LanguageModel } from '../worker/model/types.js';
 
 const { values } = parseArgs({
@@ -30,21 +25,7 @@ const { values } = parseArgs({
 const promptLength = Number(values.prompt);
 const newTokens = Number(values.new);
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const modelDir = path.join(repoRoot, '.bench', 'gpt2-small-random');
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-
-async function ensureRandomCheckpoint(): Promise<void> {
-  if (existsSync(path.join(modelDir, 'model.safetensors'))) return;
-  const t0 = performance.now();
-  const config = completeGPT2Config({});
-  const weights = randomWeights(config, 1234);
-  const t1 = performance.now();
-  mkdirSync(modelDir, { recursive: true });
-  await writeSafetensors(path.join(modelDir, 'model.safetensors'), weights, { format: 'pt' });
-  writeFileSync(path.join(modelDir, 'config.json'), JSON.stringify(gpt2ConfigToJson(config), null, 2));
-  console.log(`random GPT-2 small: weights ${(t1 - t0).toFixed(0)} ms, written in ${(performance.now() - t1).toFixed(0)} ms`);
-}
 
 function argmaxRows(logits: tf.Tensor): number[] {
   const ids = tf.tidy(() => tf.argMax(logits, -1));
@@ -81,7 +62,7 @@ function median(xs: number[]): number {
 
 const backend = await initBackend(values.backend);
 console.log(`backend: ${backend.name} (${backend.reason})`);
-await ensureRandomCheckpoint();
+const modelDir = await ensureGpt2SmallRandom();
 let t = performance.now();
 const model = await loadModel(modelDir);
 console.log(`load (including a first token that prepares every weight): ${(performance.now() - t).toFixed(0)} ms, weights ${mib(model.weightBytes)}, RSS ${mib(process.memoryUsage().rss)}`);

@@ -8,15 +8,16 @@ import { writeSafetensors } from '../worker/model/safetensors.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const gpt2SmallRandomDir = path.join(repoRoot, '.bench', 'gpt2-small-random');
+/** GPT-2 small (124M parameters), the shape of that checkpoint. */
+export const gpt2SmallConfig = completeGPT2Config({});
 
 /** Writes .bench/gpt2-small-random (124M parameters, float32) unless it is already there. */
 export async function ensureGpt2SmallRandom(): Promise<string> {
   const dir = gpt2SmallRandomDir;
   if (existsSync(path.join(dir, 'model.safetensors')) && existsSync(path.join(dir, 'config.json'))) return dir;
-  const config = completeGPT2Config({});
   mkdirSync(dir, { recursive: true });
-  await writeSafetensors(path.join(dir, 'model.safetensors'), randomWeights(config, 1234), { format: 'pt' });
+  await writeSafetensors(path.join(dir, 'model.safetensors'), randomWeights(gpt2SmallConfig, 1234), { format: 'pt' });
   // config.json last: its presence marks a complete checkpoint.
-  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(gpt2ConfigToJson(config), null, 2));
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(gpt2ConfigToJson(gpt2SmallConfig), null, 2));
   return dir;
 }

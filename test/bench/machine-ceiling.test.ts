@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { measureCeiling, probeBytes } from '../../bench/machine-ceiling.js';
 import { decodeBytesPerToken, prefillFlops } from '../../bench/model-work.js';
-import { completeGPT2Config } from '../../worker/model/config.js';
+import { gpt2SmallConfig } from '../../bench/random-checkpoint.js';
 import { relaxedSimdValidates } from '../../worker/model/kernels/f32/f32.js';
 
-const small = completeGPT2Config({});
+const small = gpt2SmallConfig;
 const matrixWeights = small.nLayer * (768 * 2304 + 768 * 768 + 2 * 768 * 3072) + 50257 * 768;
 
 test('a one-token prefill multiplies every matrix weight once, and attends one position a layer', () => {

@@ -24,7 +24,7 @@ import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendMemory, Float32Info } from '../kernels/backend-memory.js';
 import { Q8_GROUP, Q8_MAX_VECTORS, Q8Runner, type Q8Block } from '../kernels/q8/runner.js';
-import { activateInPlace, f32Kernels, f32ScratchFloats, f32PanelFloats } from '../kernels/f32/f32.js';
+import { activateInPlace, f32Kernels, f32FixedScratchFloats, f32ScratchFloats } from '../kernels/f32/f32.js';
 import type { AttentionHelper } from '../kernels/attention/heads.js';
 import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from './partner-channel.js';
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
@@ -410,11 +410,6 @@ interface MlpSplit {
   split: number;
 }
 
-/** Scratch floats a product k deep and n wide needs whatever its rows, beyond 4·⌈rows/4⌉·k (placeIo adds those). */
-function fixedScratch(k: number, n: number): number {
-  return Math.max(f32ScratchFloats(k, n, 1), f32PanelFloats(k));
-}
-
 /** Rows per step the partner's input/output places may grow to; larger steps run on this thread alone. */
 const MAX_PARTNER_ROWS = 2048;
 /** A 32-bit WebAssembly memory holds at most 65,536 pages of 64 KiB; one page is kept in reserve. */
@@ -446,10 +441,10 @@ async function startPartner(
     // each job's repacked rows (`depth`).
     scratch: Math.max(
       1,
-      ...shapes.map((s) => fixedScratch(s.k, s.n)),
+      ...shapes.map((s) => f32FixedScratchFloats(s.k, s.n)),
       // Job.columns: the other half of a whole matrix's columns (in place only).
-      ...entries.filter((e) => !e.transposed).map((e) => fixedScratch(e.rows, e.cols)),
-      ...mlpShapes.flatMap((m) => [fixedScratch(m.width, m.hidden), fixedScratch(m.hidden, m.width)]),
+      ...entries.filter((e) => !e.transposed).map((e) => f32FixedScratchFloats(e.rows, e.cols)),
+      ...mlpShapes.flatMap((m) => [f32FixedScratchFloats(m.width, m.hidden), f32FixedScratchFloats(m.hidden, m.width)]),
     ),
     // The deepest product it runs: prompts repack rows × depth floats of their input into the scratch.
     depth: Math.max(1, ...shapes.map((s) => s.k), ...entries.filter((e) => !e.transposed).map((e) => e.rows), ...mlpShapes.flatMap((m) => [m.width, m.hidden])),

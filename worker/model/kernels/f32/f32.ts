@@ -55,12 +55,15 @@ export interface F32Kernels {
  * 4 rows); for prompts eight panels of w and x repacked in blocks of 4 rows (f32-fma.wat).
  */
 export function f32ScratchFloats(k: number, n: number, rows: number): number {
-  return Math.max(rows >= PANEL_ROWS ? f32PanelFloats(k) + 4 * Math.ceil(rows / 4) * k : 16 * k, n);
+  return rows >= PANEL_ROWS ? f32FixedScratchFloats(k, n) + 4 * Math.ceil(rows / 4) * k : Math.max(16 * k, n);
 }
 
-/** The part of a prompt's scratch that does not grow with its rows: eight 8-column panels of w, k deep. */
-export function f32PanelFloats(k: number): number {
-  return 64 * k;
+/**
+ * The part of f32ScratchFloats that does not grow with the rows: a prompt's eight 8-column panels of w, k deep
+ * (more than up to 4 rows need).
+ */
+export function f32FixedScratchFloats(k: number, n: number): number {
+  return Math.max(64 * k, n);
 }
 
 /** Rows from which gemmNN takes the panel path (the one with a fused variant). */
