@@ -5,7 +5,7 @@
  * ships (`benchDecodeConfig` builds it into .bench/built): under tsx each engine thread loads the TypeScript
  * loader too (~25 MiB more for the partner thread), which is not the engine's.
  *
- *   node --import tsx bench/decode-config.ts --threads 2 --precision fast [--backend wasm] [--quick] [--checkpoint DIR]
+ *   node --import tsx bench/decode-config.ts --threads 2 --precision fast [--screen on|off] [--backend wasm] [--quick] [--checkpoint DIR]
  *
  * Prints one JSON object (DecodeConfigResult) on its last line.
  */
@@ -32,6 +32,8 @@ export const NEW_TOKENS = 64;
 export interface DecodeConfigResult {
   threads: number;
   precision: string;
+  /** Whether exact decoding screened the output layer by its int8 copy (worker/model/output-screen.ts). */
+  screened: boolean;
   note: string | null;
   /** Median of three prefills. */
   prefill_ms: number;
@@ -73,7 +75,14 @@ function prefillMs(model: LanguageModel, prompt: number[], runs: number): number
   return median(times);
 }
 
-async function measure(threads: number, precision: 'exact' | 'fast', backend: string, quick: boolean, checkpoint: string | undefined): Promise<DecodeConfigResult> {
+async function measure(
+  threads: number,
+  precision: 'exact' | 'fast',
+  screen: boolean,
+  backend: string,
+  quick: boolean,
+  checkpoint: string | undefined,
+): Promise<DecodeConfigResult> {
   const { tf, initBackend, loadModel, ensureGpt2SmallRandom, gpt2Tokenizer, generate } = await engine();
   const decode = (model: LanguageModel, prompt: number[], k: number, newTokens: number): Promise<GenerationResult> =>
     generate(model, gpt2Tokenizer(), prompt, {
@@ -85,7 +94,7 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
       seed: 1,
     });
   await initBackend(backend);
-  const model = await loadModel(checkpoint ?? (await ensureGpt2SmallRandom()), { threads, precision });
+  const model = await loadModel(checkpoint ?? (await ensureGpt2SmallRandom()), { threads, precision, screen });
   const prompt = Array.from({ length: PROMPT_TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
   await decode(model, prompt.slice(0, 8), 1, 8); // first-call costs of every kernel
   const prefill = prefillMs(model, prompt, quick ? 1 : 3);
@@ -99,6 +108,7 @@ async function measure(threads: number, precision: 'exact' | 'fast', backend: st
   const result: DecodeConfigResult = {
     threads: model.threads,
     precision: model.precision,
+    screened: model.screened,
     note: model.threadsNote ?? model.precisionNote,
     prefill_ms: round(prefill),
     decode_tokens_per_s: round(single.timings.decodeTokensPerS, 2),
@@ -144,9 +154,20 @@ function compiledScript(): Promise<string> {
 }
 
 /** Runs one configuration in a child process, on the compiled engine, and returns its result. */
-export async function benchDecodeConfig(threads: number, precision: 'exact' | 'fast', checkpoint: string, backend = 'wasm', quick = false): Promise<DecodeConfigResult> {
+export async function benchDecodeConfig(
+  threads: number,
+  precision: 'exact' | 'fast',
+  checkpoint: string,
+  backend = 'wasm',
+  quick = false,
+  screen = true,
+): Promise<DecodeConfigResult> {
   const script = await compiledScript();
-  const args = [script, '--threads', String(threads), '--precision', precision, '--backend', backend, '--checkpoint', checkpoint, ...(quick ? ['--quick'] : [])];
+  const args = [
+    script,
+    ...['--threads', String(threads), '--precision', precision, '--screen', screen ? 'on' : 'off', '--backend', backend, '--checkpoint', checkpoint],
+    ...(quick ? ['--quick'] : []),
+  ];
   const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: path.dirname(script), maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as DecodeConfigResult;
 }
@@ -156,11 +177,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
     options: {
       threads: { type: 'string', default: '1' },
       precision: { type: 'string', default: 'exact' },
+      screen: { type: 'string', default: 'on' },
       backend: { type: 'string', default: 'wasm' },
       quick: { type: 'boolean', default: false },
       checkpoint: { type: 'string' },
     },
   });
   const precision = values.precision === 'fast' ? 'fast' : 'exact';
-  console.log(JSON.stringify(await measure(Number(values.threads), precision, values.backend, values.quick, values.checkpoint)));
+  console.log(JSON.stringify(await measure(Number(values.threads), precision, values.screen !== 'off', values.backend, values.quick, values.checkpoint)));
 }

@@ -63,7 +63,7 @@ async function aroundCeilings<T>(threads: number, measure: () => Promise<T>): Pr
  */
 function efficiency(c: DecodeConfigResult, ceiling: Around) {
   const flops = prefillFlops(gpt2Small, PROMPT_TOKENS);
-  const bytes = decodeBytesPerToken(gpt2Small, c.precision === 'fast' ? 'fast' : 'exact', PROMPT_TOKENS + NEW_TOKENS / 2);
+  const bytes = decodeBytesPerToken(gpt2Small, c.precision === 'fast' ? 'fast' : 'exact', PROMPT_TOKENS + NEW_TOKENS / 2, c.screened);
   const prefillRate = flops / (c.prefill_ms / 1000) / 1e9;
   const decodeRate = (bytes * c.decode_tokens_per_s) / 1e9;
   return {
@@ -91,13 +91,15 @@ async function main(): Promise<void> {
   // One process per configuration (benchDecodeConfig), so that each one's memory is its own, each on the
   // compiled engine as the app ships it. The app's default on a 2-core machine is two threads, exact.
   // Each between two probes of what the machine gives at the time (this host is shared and moves by 2×).
+  // The last: exact with every logit computed (no int8 screen of the output layer), for the screen's share.
   const configs: (DecodeConfigResult & { efficiency: ReturnType<typeof efficiency> | null })[] = [];
-  for (const [threads, precision] of [[1, 'exact'], [2, 'exact'], [2, 'fast']] as const) {
-    const { result: c, ceiling } = await aroundCeilings(threads, () => benchDecodeConfig(threads, precision, dir, values.backend, values.quick));
+  for (const [threads, precision, screen] of [[1, 'exact', true], [2, 'exact', true], [2, 'fast', true], [2, 'exact', false]] as const) {
+    const { result: c, ceiling } = await aroundCeilings(threads, () => benchDecodeConfig(threads, precision, dir, values.backend, values.quick, screen));
     const e = ceiling && efficiency(c, ceiling);
     configs.push({ ...c, efficiency: e });
     log(
-      `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +
+      `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.precision === 'exact' ? (c.screened ? ', output layer screened' : ', every logit') : ''}` +
+        `${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +
         `decode ${c.decode_tokens_per_s.toFixed(1)} tokens/s (batch 1, ${NEW_TOKENS} new), num_return_sequences=3 ${c.decode_nrs3_tokens_per_s.toFixed(1)} tokens/s in all ` +
         `(${c.decode_nrs3_cost_ratio.toFixed(2)}× one sequence's time); the engine holds ${c.engine_mib.toFixed(0)} MiB (RSS ${c.rss_mib.toFixed(0)} − ` +
         `${c.runtime_mib.toFixed(0)} of Node before it loaded) for ${c.weight_mib.toFixed(0)} MiB of weights: ${c.engine_per_weight.toFixed(2)}×` +
@@ -136,13 +138,16 @@ async function main(): Promise<void> {
   // Its passes (one for the typed text, one per further suggested token) each read every weight at least once.
   const keystrokeFloorMs = keystrokeCeiling
     ? round(
-        ((keystrokeSmall.suggestionTokens * decodeBytesPerToken(gpt2Small, 'exact', keystrokeSmall.withReuse.meanPromptTokens)) / 1e9 / keystrokeCeiling.read_gb_per_s) * 1000,
+        ((keystrokeSmall.suggestionTokens * decodeBytesPerToken(gpt2Small, 'exact', keystrokeSmall.withReuse.meanPromptTokens, true)) / 1e9 / keystrokeCeiling.read_gb_per_s) *
+          1000,
       )
     : null;
   const keystrokeSmallFast = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8, precision: 'fast' });
-  for (const k of [keystrokeSmall, keystrokeSmallFast]) {
+  const keystrokeSmallFull = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8, screen: false });
+  for (const k of [keystrokeSmall, keystrokeSmallFast, keystrokeSmallFull]) {
+    const how = k === keystrokeSmallFull ? ', every logit' : k === keystrokeSmall ? ', output layer screened' : '';
     log(
-      `keystroke → 6-token suggestion, GPT-2 small shape, ${k.threads} thread${k.threads > 1 ? 's' : ''}, ${k.precision}: ` +
+      `keystroke → 6-token suggestion, GPT-2 small shape, ${k.threads} thread${k.threads > 1 ? 's' : ''}, ${k.precision}${how}: ` +
         `p50 ${k.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${k.withoutReuse.medianMs.toFixed(0)} ms without` +
         (k === keystrokeSmall && keystrokeFloorMs !== null
           ? ` (reading the weights ${k.suggestionTokens} times at the ${keystrokeCeiling!.read_gb_per_s} GB/s measured around it takes ${keystrokeFloorMs.toFixed(0)} ms)`
@@ -164,6 +169,8 @@ async function main(): Promise<void> {
     decode_nrs3_tokens_per_s: main2.decode_nrs3_tokens_per_s,
     decode_nrs3_cost_ratio: main2.decode_nrs3_cost_ratio,
     decode_fast_tokens_per_s: configs[2].decode_tokens_per_s,
+    // Exact with every logit computed: the output layer not screened by its int8 copy (same tokens).
+    decode_full_output_layer_tokens_per_s: configs[3].decode_tokens_per_s,
     // The same two beside what the machine gave around them (efficiency in `configs` for every configuration).
     prefill_ms_at_tile_rate: main2.efficiency?.prefill_ms_at_tile_rate ?? null,
     prefill_of_tile_rate: main2.efficiency?.prefill_of_tile_rate ?? null,
@@ -181,6 +188,7 @@ async function main(): Promise<void> {
     // The exact keystroke's floor from memory bandwidth alone, and the read rate measured around it.
     keystroke_gpt2_small_floor_ms: keystrokeFloorMs,
     keystroke_gpt2_small_read_gb_per_s: keystrokeCeiling?.read_gb_per_s ?? null,
+    keystroke_gpt2_small_full_output_layer_p50_ms: { reuse: round(keystrokeSmallFull.withReuse.medianMs), no_reuse: round(keystrokeSmallFull.withoutReuse.medianMs) },
     keystroke_gpt2_small_fast_p50_ms: { reuse: round(keystrokeSmallFast.withReuse.medianMs), no_reuse: round(keystrokeSmallFast.withoutReuse.medianMs) },
     ...(training ? trainBenchFields(training) : {}),
     // This machine is shared: the load average says how much the numbers above were disturbed.

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EngineHost, type EngineDoneEvent } from '../main/engine/host.js';
+import { SCREEN_ENV } from '../worker/model/gpt2.js';
 
 export interface KeystrokeBenchOptions {
   modelDir: string;
@@ -24,6 +25,8 @@ export interface KeystrokeBenchOptions {
   maxContextTokens?: number;
   threads?: number;
   precision?: 'exact' | 'fast';
+  /** false: the exact precision computes every logit (INKLING_SCREEN=off in the engine thread). */
+  screen?: boolean;
 }
 
 export interface LatencySummary {
@@ -116,13 +119,21 @@ export async function benchKeystroke(options: KeystrokeBenchOptions): Promise<Ke
   const keystrokes = options.keystrokes ?? 24;
   const doc = PROSE.repeat(Math.ceil(docChars / PROSE.length)).slice(0, docChars).trimEnd();
   const host = new EngineHost();
+  // The engine thread copies this process's environment when it starts, and reads INKLING_SCREEN then.
+  const savedScreen = process.env[SCREEN_ENV];
+  if (options.screen === false) process.env[SCREEN_ENV] = 'off';
   try {
-    const status = await host.start(options.modelDir, {
-      backend: options.backend,
-      maxContextTokens: options.maxContextTokens,
-      threads: options.threads,
-      precision: options.precision,
-    });
+    const status = await host
+      .start(options.modelDir, {
+        backend: options.backend,
+        maxContextTokens: options.maxContextTokens,
+        threads: options.threads,
+        precision: options.precision,
+      })
+      .finally(() => {
+        if (savedScreen === undefined) delete process.env[SCREEN_ENV];
+        else process.env[SCREEN_ENV] = savedScreen;
+      });
     if (status.state !== 'ready') throw new Error(`the engine did not start: ${status.error?.message ?? status.state}`);
     const withReuse = summarize(await typeAlong(host, doc, keystrokes, true));
     const withoutReuse = summarize(await typeAlong(host, doc, keystrokes, false));

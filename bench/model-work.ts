@@ -27,12 +27,14 @@ export function prefillFlops(config: GPT2Config, tokens: number): number {
 /**
  * Bytes a decode step reads from memory for one sequence at `position` cached positions: every matrix once
  * (float32, or int8 with a float32 scale per group of 32 in the fast precision; the output layer is the
- * embedding, tied) and the keys and values of every layer. Layer norms, biases and the one embedding row are
- * left out (under 0.1 %).
+ * embedding, tied) and the keys and values of every layer. `screened`: the exact precision's output layer read
+ * in int8 (worker/model/output-screen.ts; its few exact rows left out). Layer norms, biases and the one embedding
+ * row are left out (under 0.1 %).
  */
-export function decodeBytesPerToken(config: GPT2Config, precision: 'exact' | 'fast', position: number): number {
-  const matrices = config.nLayer * blockMatrixWeights(config) + config.vocabSize * config.nEmbd;
-  const perWeight = precision === 'fast' ? 1 + 4 / Q8_GROUP : 4;
+export function decodeBytesPerToken(config: GPT2Config, precision: 'exact' | 'fast', position: number, screened = false): number {
+  const int8 = 1 + 4 / Q8_GROUP;
+  const blocks = config.nLayer * blockMatrixWeights(config) * (precision === 'fast' ? int8 : 4);
+  const output = config.vocabSize * config.nEmbd * (precision === 'fast' || screened ? int8 : 4);
   const keysValues = config.nLayer * 2 * position * config.nEmbd * 4;
-  return matrices * perWeight + keysValues;
+  return blocks + output + keysValues;
 }

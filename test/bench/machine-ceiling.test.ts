@@ -26,6 +26,8 @@ test('a decode step reads every matrix once (4 bytes a weight exact, 1 + 4/32 fa
   assert.equal(decodeBytesPerToken(small, 'exact', 0), 4 * matrixWeights);
   assert.equal(decodeBytesPerToken(small, 'fast', 0), 1.125 * matrixWeights);
   assert.equal(decodeBytesPerToken(small, 'exact', 11) - decodeBytesPerToken(small, 'exact', 10), 12 * 2 * 768 * 4);
+  // Screened: the output layer (wte, 50257 × 768) in int8, the blocks still float32.
+  assert.equal(decodeBytesPerToken(small, 'exact', 0) - decodeBytesPerToken(small, 'exact', 0, true), 50257 * 768 * (4 - 1.125));
 });
 
 test('the probes do the work they are timed for', async () => {

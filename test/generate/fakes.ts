@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../worker/backend.js';
-import type { GPT2Config, KvCache, LanguageModel } from '../../worker/model/types.js';
+import { kthLargest } from '../../worker/kth-largest.js';
+import type { ForwardOptions, GPT2Config, KvCache, LanguageModel } from '../../worker/model/types.js';
 import type { Tokenizer } from '../../worker/tokenizer/types.js';
 
 /** Logits for the next token of one row, given that row's tokens so far. */
@@ -72,7 +73,14 @@ export class FakeModel implements LanguageModel {
   readonly config: GPT2Config;
   readonly weightBytes = 0;
   /** Every forward call and cache operation, in order. */
-  readonly log: { op: 'forward' | 'expand' | 'select'; rows: number; tokens?: number[][] }[] = [];
+  readonly log: { op: 'forward' | 'expand' | 'select'; rows: number; tokens?: number[][]; keep?: number }[] = [];
+  /**
+   * Honour a forward pass's screen as tightly as any model may: −∞ for every token outside the `keep` highest
+   * processed scores (ties kept). Off: every logit, as a model without a screen returns.
+   */
+  screens = false;
+  /** Screen as if the caller's processors did nothing (a wrong screen, to show a test can tell). */
+  screenIgnoresProcessors = false;
   /** Called after each forward, e.g. to abort from "inside" a step. */
   afterForward: ((call: number) => void) | null = null;
 
@@ -85,7 +93,7 @@ export class FakeModel implements LanguageModel {
     this.config = fakeConfig(vocabSize, nPositions, eosTokenId);
   }
 
-  get forwards(): { rows: number; tokens?: number[][] }[] {
+  get forwards(): { rows: number; tokens?: number[][]; keep?: number }[] {
     return this.log.filter((e) => e.op === 'forward');
   }
 
@@ -96,18 +104,26 @@ export class FakeModel implements LanguageModel {
     );
   }
 
-  forward(tokens: number[][], cache: KvCache): tf.Tensor {
+  forward(tokens: number[][], cache: KvCache, options: ForwardOptions = {}): tf.Tensor {
     const fake = cache as FakeCache;
     if (fake.disposed) throw new Error('forward on a disposed cache');
     if (tokens.length !== fake.batch) throw new Error(`batch ${tokens.length} vs cache batch ${fake.batch}`);
     if (fake.length + tokens[0].length > this.config.nPositions) throw new RangeError('past nPositions');
-    this.log.push({ op: 'forward', rows: tokens.length, tokens: tokens.map((t) => [...t]) });
+    this.log.push({ op: 'forward', rows: tokens.length, tokens: tokens.map((t) => [...t]), keep: options.screen?.keep });
     const V = this.config.vocabSize;
     const out = new Float32Array(tokens.length * V);
     tokens.forEach((row, r) => {
       fake.rows[r].push(...row);
       const logits = this.logitsOf(fake.rows[r]);
       for (let i = 0; i < V; i++) out[r * V + i] = logits[i] ?? -10;
+      const screen = options.screen;
+      if (this.screens && screen) {
+        const row = out.subarray(r * V, (r + 1) * V);
+        const processed = Float32Array.from(row);
+        if (!this.screenIgnoresProcessors) screen.process(r, processed);
+        const kth = kthLargest(processed, screen.keep, new Float32Array(screen.keep));
+        for (let i = 0; i < V; i++) if (processed[i] < kth) row[i] = -Infinity;
+      }
     });
     this.afterForward?.(this.forwards.length);
     return tf.tensor2d(out, [tokens.length, V]);

@@ -341,3 +341,30 @@ test('no tensors leak over a long generation (fake model allocating like a real 
   assert.equal(counts[1009], counts[9]);
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('the screen asks for the highest logit when greedy and the top k when sampling, and a model that honours it changes nothing', async () => {
+  const cases = [
+    { maxNewTokens: 12, repetitionPenalty: 1.6, noRepeatNgramSize: 2, minNewTokens: 4 },
+    { maxNewTokens: 12, doSample: true, topK: 6, temperature: 0.7, topP: 0.9, repetitionPenalty: 1.6, noRepeatNgramSize: 2, seed: 5, numReturnSequences: 3 },
+  ];
+  for (const options of cases) {
+    const plain = await run(new FakeModel(V, 64, EOS, hashedLogits(V, 3)), prompt, options);
+    const screening = new FakeModel(V, 64, EOS, hashedLogits(V, 3));
+    screening.screens = true;
+    const screened = await run(screening, prompt, options);
+    assert.deepEqual(screened.result.sequences, plain.result.sequences);
+    assert.deepEqual(new Set(screening.forwards.map((f) => f.keep)), new Set([options.doSample ? 6 : 1]));
+    // The same screen without the processors (penalties, bans, temperature) would have kept other tokens.
+    const careless = new FakeModel(V, 64, EOS, hashedLogits(V, 3));
+    careless.screens = true;
+    careless.screenIgnoresProcessors = true;
+    assert.notDeepEqual((await run(careless, prompt, options)).result.sequences, plain.result.sequences);
+  }
+});
+
+test('sampling from every token (no top-k) asks for no screen', async () => {
+  const model = new FakeModel(V, 64, EOS, hashedLogits(V, 3));
+  model.screens = true;
+  await run(model, prompt, { maxNewTokens: 4, doSample: true, topK: 0, topP: 0.9, seed: 1 });
+  assert.ok(model.forwards.every((f) => f.keep === undefined));
+});

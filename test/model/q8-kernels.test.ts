@@ -15,6 +15,7 @@ import {
   type Q8Kernels,
   type Q8Matrix,
 } from '../../worker/model/kernels/q8/q8.js';
+import { Q8Runner } from '../../worker/model/kernels/q8/runner.js';
 
 /** Deterministic standard-normal-ish numbers (sum of uniforms), so failures reproduce. */
 function randomNormal(length: number, seed: number): Float32Array {
@@ -287,4 +288,24 @@ test('KernelArena hands out 16-byte-aligned, non-zero, non-overlapping blocks an
   assert.equal(arena.usedBytes % 16, 0);
   const limited = new KernelArena(new WebAssembly.Memory({ initial: 1, maximum: 1 }));
   assert.throws(() => limited.alloc(70_000), /cannot grow the memory/);
+});
+
+test('Q8Runner quantizes an out-in matrix with the kernel, to the same int8 matrix as quantizeWeightsQ8 gives', () => {
+  // 300 rows of 96: several of the runner's blocks of rows and a short last one; a zero group and big values.
+  const [rows, cols] = [300, 96];
+  const w = randomNormal(rows * cols, 41).map((v, i) => (i % 1000 < 32 ? 0 : i % 777 === 0 ? v * 1e3 : v));
+  const runner = new Q8Runner();
+  const byKernel = runner.place(w, cols, rows, 'out-in');
+  // The same matrix stored transposed goes through the JavaScript quantizer, group for group the same.
+  const byScript = runner.place(transpose(w, rows, cols), cols, rows, 'in-out');
+  const out = [new Float32Array(rows * 4), new Float32Array(rows * 4)];
+  for (let seed = 0; seed < 4; seed++) {
+    const x = randomNormal(cols * 4, 90 + seed);
+    runner.run(byKernel, x, 4, out[0]);
+    runner.run(byScript, x, 4, out[1]);
+    assert.deepEqual(out[0], out[1]);
+  }
+  const bad = w.slice();
+  bad[5 * cols + 3] = NaN;
+  assert.throws(() => runner.place(bad, cols, rows, 'out-in'), /non-finite weight in output row 5/);
 });

@@ -4,7 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { readValues } from '../model/kernels/backend-memory.js';
-import type { KvCache, LanguageModel } from '../model/types.js';
+import type { ForwardOptions, KvCache, LanguageModel, LogitsScreen } from '../model/types.js';
 import { StreamingDecoder } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { GenerationOptionsError, resolveOptions, type ResolvedOptions } from './options.js';
@@ -150,7 +150,7 @@ export async function generate(
   let cache: KvCache = model.createCache(1, kept.length + resolved.maxNewTokens);
   try {
     const prefillStart = now();
-    let logits = await readLogits(model.forward([kept], cache), 1, vocabSize, null);
+    let logits = await readLogits(model.forward([kept], cache, decoder.forwardOptions([0])), 1, vocabSize, null);
     const prefillMs = now() - prefillStart;
     const decodeStart = now();
     if (sequences.length > 1) {
@@ -175,7 +175,7 @@ export async function generate(
       }
       const next = rows.map((j) => [sequences[j].finishReason === null ? sequences[j].lastToken : decoder.padToken]);
       // The previous step's array is done with: the next logits are read into it.
-      logits = await readLogits(model.forward(next, cache), rows.length, vocabSize, logits);
+      logits = await readLogits(model.forward(next, cache, decoder.forwardOptions(rows)), rows.length, vocabSize, logits);
       sharedRow = false;
     }
     for (const s of sequences) if (s.finishReason === null) s.finishReason = 'aborted';
@@ -185,10 +185,32 @@ export async function generate(
   }
 }
 
+/**
+ * What the model may skip computing: every logit but those that can be among the `keep` highest once the
+ * elementwise processors have run (greedy: keep 1; top-k sampling: keep k). Made once per generation; `rows`
+ * maps the next forward pass's batch rows to sequences.
+ */
+class SequenceScreen implements LogitsScreen {
+  rows: readonly number[] = [0];
+
+  constructor(
+    readonly keep: number,
+    private readonly processors: readonly LogitsProcessor[],
+    private readonly sequences: readonly Sequence[],
+  ) {}
+
+  process(row: number, scores: Float32Array): void {
+    const sequence = this.sequences[this.rows[row]];
+    for (const processor of this.processors) processor.process(scores, sequence);
+  }
+}
+
 /** Chooses, records and streams one token for one sequence at a time, reusing one scores buffer. */
 class StepDecoder {
   private readonly processors: LogitsProcessor[];
   private readonly scores: Float32Array;
+  private readonly screen: SequenceScreen | null;
+  private readonly forward: ForwardOptions;
   readonly padToken: number;
 
   constructor(
@@ -200,8 +222,17 @@ class StepDecoder {
   ) {
     this.processors = buildLogitsProcessors(options, vocabSize);
     this.scores = new Float32Array(vocabSize);
+    this.screen = screenFor(this.processors, options, vocabSize, sequences);
+    this.forward = this.screen ? { screen: this.screen } : {};
     // Rows of finished sequences still ride along in the batch; what they are fed is never looked at.
     this.padToken = options.eosTokenId ?? model.config.eosTokenId ?? 0;
+  }
+
+  /** The options of the forward pass whose batch rows hold `rows` (sequence indices). */
+  forwardOptions(rows: readonly number[]): ForwardOptions {
+    if (this.screen === null) return {};
+    this.screen.rows = rows;
+    return this.forward;
   }
 
   step(index: number, logits: Float32Array, logitsRow: number): void {
@@ -241,6 +272,18 @@ class StepDecoder {
     if (keep.length === 0 || (rows.length - keep.length) * 2 < rows.length) return null;
     return { cache: cache.select(keep), rows: keep.map((r) => rows[r]) };
   }
+}
+
+/**
+ * The screen for a generation: greedy decoding looks at the highest score, top-k sampling at the k highest
+ * after the elementwise processors (all of which come before top-k). Sampling without top-k weighs every token.
+ */
+function screenFor(processors: LogitsProcessor[], options: ResolvedOptions, vocabSize: number, sequences: Sequence[]): SequenceScreen | null {
+  const keep = !options.doSample ? 1 : options.topK > 0 && options.topK < vocabSize ? options.topK : 0;
+  if (keep === 0) return null;
+  const first = processors.findIndex((p) => !p.elementwise);
+  if (first >= 0 && (options.doSample ? processors[first].name !== 'topK' : true)) return null;
+  return new SequenceScreen(keep, processors.slice(0, first < 0 ? processors.length : first), sequences);
 }
 
 function buildResult(

@@ -4,6 +4,7 @@
  * buffers it needs and allocates nothing per call.
  */
 import type { ResolvedOptions } from './options.js';
+import { kthLargest } from '../kth-largest.js';
 
 /** What a processor may know about the sequence whose row it edits. */
 export interface SequenceState {
@@ -15,6 +16,11 @@ export interface SequenceState {
 
 export interface LogitsProcessor {
   readonly name: string;
+  /**
+   * Changes each score on its own and never puts a lower score above a higher one (a penalty, a temperature, a
+   * ban to −∞): applied to bounds on the logits, it gives bounds on the processed scores (model/output-screen.ts).
+   */
+  readonly elementwise: boolean;
   process(scores: Float32Array, sequence: SequenceState): void;
 }
 
@@ -24,6 +30,7 @@ export interface LogitsProcessor {
  */
 export class RepetitionPenaltyProcessor implements LogitsProcessor {
   readonly name = 'repetitionPenalty';
+  readonly elementwise = true;
   // Marks tokens already penalised in this call; a fresh stamp per call avoids clearing the array.
   private readonly seen: Uint32Array;
   private stamp = 0;
@@ -58,6 +65,7 @@ export class RepetitionPenaltyProcessor implements LogitsProcessor {
  */
 export class NoRepeatNgramProcessor implements LogitsProcessor {
   readonly name = 'noRepeatNgramSize';
+  readonly elementwise = true;
 
   constructor(readonly n: number) {}
 
@@ -85,6 +93,7 @@ export class NoRepeatNgramProcessor implements LogitsProcessor {
 /** Forbids end-of-text until the sequence holds `minNewTokens` new tokens. */
 export class MinNewTokensProcessor implements LogitsProcessor {
   readonly name = 'minNewTokens';
+  readonly elementwise = true;
 
   constructor(
     readonly minNewTokens: number,
@@ -98,6 +107,7 @@ export class MinNewTokensProcessor implements LogitsProcessor {
 
 export class TemperatureProcessor implements LogitsProcessor {
   readonly name = 'temperature';
+  readonly elementwise = true;
 
   constructor(readonly temperature: number) {}
 
@@ -114,6 +124,7 @@ export class TemperatureProcessor implements LogitsProcessor {
  */
 export class TopKProcessor implements LogitsProcessor {
   readonly name = 'topK';
+  readonly elementwise = false;
   private readonly heap: Float32Array;
 
   constructor(readonly k: number) {
@@ -128,42 +139,6 @@ export class TopKProcessor implements LogitsProcessor {
   }
 }
 
-/** The k-th largest value of `values` (1-based), using `heap` (length ≥ k) as scratch. */
-export function kthLargest(values: Float32Array, k: number, heap: Float32Array): number {
-  for (let i = 0; i < k; i++) siftUp(heap, i, values[i]);
-  for (let i = k; i < values.length; i++) {
-    const v = values[i];
-    if (v > heap[0]) siftDown(heap, k, v);
-  }
-  return heap[0];
-}
-
-function siftUp(heap: Float32Array, index: number, value: number): void {
-  let i = index;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (heap[parent] <= value) break;
-    heap[i] = heap[parent];
-    i = parent;
-  }
-  heap[i] = value;
-}
-
-/** Replaces the heap's minimum with `value` and restores the heap. */
-function siftDown(heap: Float32Array, size: number, value: number): void {
-  let i = 0;
-  for (;;) {
-    const left = 2 * i + 1;
-    if (left >= size) break;
-    const right = left + 1;
-    const child = right < size && heap[right] < heap[left] ? right : left;
-    if (heap[child] >= value) break;
-    heap[i] = heap[child];
-    i = child;
-  }
-  heap[i] = value;
-}
-
 /**
  * Nucleus filtering as in Hugging Face: a token survives when the probability mass of the tokens scoring
  * above it is below `p` (so the top token always survives). Instead of sorting the whole row, one pass
@@ -173,6 +148,7 @@ function siftDown(heap: Float32Array, size: number, value: number): void {
  */
 export class TopPProcessor implements LogitsProcessor {
   readonly name = 'topP';
+  readonly elementwise = false;
   private static readonly BUCKETS = 1024;
   private readonly mass = new Float64Array(TopPProcessor.BUCKETS);
   private readonly bucketScores: Float32Array;

@@ -11,10 +11,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { currentBackendMemory, reshaped, type BackendMemory } from './kernels/backend-memory.js';
 import { decodeAttention, embedRows } from './kernels/host-ops.js';
 import { attentionKernelsFit } from './kernels/attention/attention.js';
-import { activateInPlace, layerNormInPlace, type Activation } from './kernels/f32/f32.js';
+import { activateInPlace, f32Kernels, layerNormInPlace, type Activation } from './kernels/f32/f32.js';
+import { Q8_MAX_VECTORS } from './kernels/q8/runner.js';
 import { attendSplit } from './kernels/attention/heads.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
-import type { GPT2Config } from './types.js';
+import type { GPT2Config, LogitsScreen } from './types.js';
 import type { SplitMlp, DecodeProducts, SplitWeight } from './parallel/decode-products.js';
 
 /**
@@ -108,9 +109,17 @@ export class GPT2Decoder {
   /**
    * Runs `tokens` ([batch][time] ids) from `position` on, writing their keys/values into `kv` (buffers with room
    * for position + time) and returning logits: [batch, vocab] for each row's last position, or
-   * [batch, time, vocab] with `allPositions`. Frees every intermediate, even when it throws.
+   * [batch, time, vocab] with `allPositions`; with a `screen`, −∞ where a logit cannot matter to it (see
+   * output-screen.ts). Frees every intermediate, even when it throws.
    */
-  step(memory: BackendMemory, tokens: readonly (readonly number[])[], kv: LayerKv[], position: number, allPositions = false): tf.Tensor {
+  step(
+    memory: BackendMemory,
+    tokens: readonly (readonly number[])[],
+    kv: LayerKv[],
+    position: number,
+    allPositions = false,
+    screen: LogitsScreen | null = null,
+  ): tf.Tensor {
     const { nEmbd: C, nHead, layerNormEpsilon: eps, vocabSize } = this.config;
     const batch = tokens.length;
     const time = tokens[0].length;
@@ -201,13 +210,47 @@ export class GPT2Decoder {
       layerNormInPlace(memory, x, pending!, p.lnF.weight, p.lnF.bias, eps, h);
       free(pending!);
       free(x);
-      const logits = matMul(h, this.lmHead, null);
+      const screened = screen && !allPositions ? this.screenedHead(memory, h, batch, screen) : null;
+      const logits = screened ?? matMul(h, this.lmHead, null);
+      live.add(logits);
       free(h);
       live.delete(logits);
       const shape = allPositions ? [batch, time, vocabSize] : [batch, vocabSize];
       return memory.toTensor({ dataId: logits.dataId, shape, dtype: 'float32' });
     } finally {
       for (const info of live) memory.free(info);
+    }
+  }
+
+  /**
+   * The output layer for h [1, rows, C] through the products' int8 screen: every logit −∞ but those that can be
+   * among `screen.keep` highest, which get the float32 kernel's own sum (gemm_nt sums each output alike for one to
+   * four rows, and alone). Null where there is no screen or it would not pay; the full layer runs then.
+   */
+  private screenedHead(memory: BackendMemory, h: tf.TensorInfo, rows: number, screen: LogitsScreen): tf.TensorInfo | null {
+    const outputScreen = this.products?.screen ?? null;
+    const heap = memory.heap;
+    if (!outputScreen || !heap || rows > Q8_MAX_VECTORS || !this.lmHead.transposed) return null;
+    const { vocabSize: V, nEmbd: C } = this.config;
+    const approx = this.products!.matMul(h, this.lmHead.index, null, true);
+    let out: tf.TensorInfo | null = memory.alloc([1, rows, V]);
+    try {
+      const kernels = f32Kernels(heap.memory);
+      const [hAt, wAt, outAt] = [heap.offset(h), heap.offset(this.params.wte), heap.offset(out)];
+      for (let r = 0; r < rows; r++) {
+        const [hv, approxRow] = [memory.view(h).subarray(r * C, (r + 1) * C), memory.view(approx).subarray(r * V, (r + 1) * V)];
+        const picked = outputScreen.select(approxRow, outputScreen.bound(hv), screen.keep, (bounds) => screen.process(r, bounds));
+        if (picked === null) return null;
+        memory.view(out).fill(-Infinity, r * V, (r + 1) * V);
+        const [x, row] = [hAt + 4 * r * C, outAt + 4 * r * V];
+        for (const j of picked) kernels.gemmNT(x, 1, C, C, wAt + 4 * j * C, 1, C, 0, row + 4 * j, 1, 0);
+      }
+      const done = out;
+      out = null;
+      return done;
+    } finally {
+      memory.free(approx);
+      if (out) memory.free(out);
     }
   }
 

@@ -34,9 +34,27 @@ export interface KvCache {
   dispose(): void;
 }
 
+/** What the caller will do with a row of logits, so the model can skip the ones that cannot matter. */
+export interface LogitsScreen {
+  /** How many of the highest processed scores the caller looks at: 1 for greedy decoding, k for top-k sampling. */
+  readonly keep: number;
+  /**
+   * Applies to `scores` (a bound on row `row`'s logits) every change the caller makes to that row before it
+   * takes the `keep` highest. Each change must be elementwise and non-decreasing in the score (a repetition
+   * penalty, a temperature, a token banned to −∞), so that bounds stay bounds.
+   */
+  process(row: number, scores: Float32Array): void;
+}
+
 export interface ForwardOptions {
   /** Return logits for every new position `[batch, T, vocab]` instead of only the last `[batch, vocab]`. */
   allPositions?: boolean;
+  /**
+   * The caller looks only at each row's `keep` highest processed scores: the model may then return −∞ for any
+   * token that cannot be among them (and must return the exact logit of every token that can). Ignored with
+   * `allPositions`, and wherever the model has no cheaper way than computing every logit.
+   */
+  screen?: LogitsScreen;
 }
 
 /** An autoregressive language model the generation loop, the CLI and the worker drive. */

@@ -30,6 +30,7 @@ import { PartnerChannel, type PartnerChannelOptions, type PartnerSizes } from '.
 import { Job, type Activation, type PartnerMlp, type PartnerWeight } from './protocol.js';
 import { HeapPlace, SharedArena } from './shared-place.js';
 import { isSharedHeap } from '../../wasm-shared-heap.js';
+import { OutputScreen } from '../output-screen.js';
 
 /** `INKLING_THREADS=1` keeps the engine on one core; unset, it uses two where the machine has them. */
 export const THREADS_ENV = 'INKLING_THREADS';
@@ -98,6 +99,11 @@ export interface DecodeProductsOptions extends PartnerChannelOptions {
   threads: number;
   precision: Precision;
   /**
+   * Exact precision: also keep the tied output layer in int8 to screen it (output-screen.ts), where our kernels
+   * multiply in the backend's heap. The fast precision's output layer is int8 already.
+   */
+  screen?: boolean;
+  /**
    * Let the partner read its share of the weights in place where the backend's heap is shared memory (the
    * default); false: always give it a copy in an arena of its own (tests).
    */
@@ -143,6 +149,9 @@ export class DecodeProducts {
   private helper: AttentionHelper | null = null;
 
   private constructor(
+    readonly precision: Precision,
+    /** The int8 screen of the tied output layer (exact precision; see output-screen.ts), or null. */
+    readonly screen: OutputScreen | null,
     private readonly memory: BackendMemory,
     private readonly entries: Entry[],
     private readonly mlps: MlpEntry[],
@@ -161,6 +170,12 @@ export class DecodeProducts {
   static async start(memory: BackendMemory, weights: SplitWeight[], mlps: SplitMlp[], options: DecodeProductsOptions): Promise<DecodeProducts> {
     const two = options.threads >= 2;
     const fast = options.precision === 'fast';
+    // The tied output layer (wte, used transposed), screened where our kernels reach it in the heap.
+    const head = weights.findIndex((w) => w.transposed);
+    const screen =
+      !fast && options.screen === true && head >= 0 && memory.heap !== null && memory.transposedInPlace && weights[head].weight.shape.at(-1)! % Q8_GROUP === 0;
+    /** Which products this side and the partner keep in int8. */
+    const int8 = (index: number) => fast || (screen && index === head);
     // A split of a product's inputs must fall on a group of 32 for the int8 halves to quantize as the whole.
     const half = (n: number, splitsInputs: boolean) => {
       const h = fast && splitsInputs ? Math.floor(n / 2 / Q8_GROUP) * Q8_GROUP : Math.floor(n / 2);
@@ -176,18 +191,29 @@ export class DecodeProducts {
       return { width, hidden, split: two ? half(hidden, true) : hidden };
     });
 
-    const started = two ? await startPartner(memory, entries, mlps, mlpSplits, fast, options) : null;
+    const started = two ? await startPartner(memory, entries, mlps, mlpSplits, int8, fast, options) : null;
 
-    const q8 = fast ? new Q8Runner() : null;
-    for (const e of entries) {
+    const q8 = fast || screen ? new Q8Runner() : null;
+    for (const [index, e] of entries.entries()) {
       if (e.split < e.rows) e.mine = memory.alias(e.whole, 0, [1, e.split, e.cols]);
-      if (q8) {
+      if (q8 && int8(index)) {
         const [k, n] = e.transposed ? [e.cols, e.split] : [e.split, e.cols];
         e.q8 = q8.place(memory.view(e.whole).subarray(0, e.split * e.cols), k, n, e.transposed ? 'out-in' : 'in-out');
       }
     }
-    const mlpEntries = mlps.map((m, i) => mlpEntry(memory, m, mlpSplits[i], q8));
-    return new DecodeProducts(memory, entries, mlpEntries, started?.partner ?? null, q8, started?.weightBytes ?? 0, started?.inPlace ?? false);
+    const mlpEntries = mlps.map((m, i) => mlpEntry(memory, m, mlpSplits[i], fast ? q8 : null));
+    const outputScreen = screen ? new OutputScreen(memory.view(entries[head].whole), entries[head].rows, entries[head].cols) : null;
+    return new DecodeProducts(
+      options.precision,
+      outputScreen,
+      memory,
+      entries,
+      mlpEntries,
+      started?.partner ?? null,
+      q8,
+      started?.weightBytes ?? 0,
+      started?.inPlace ?? false,
+    );
   }
 
   /** Threads the products run on now (1 once the partner is gone). */
@@ -200,25 +226,24 @@ export class DecodeProducts {
     return this.partner?.lost ?? null;
   }
 
-  get precision(): Precision {
-    return this.q8 ? 'fast' : 'exact';
-  }
-
   /**
    * Bytes of weights held beyond the model's own: the partner's copy of its share (where it cannot read it in
-   * place) and its int8 copy in fast precision, this side's int8 copies, c_fc halves copied where the backend
-   * cannot multiply columns in place.
+   * place) and its int8 copies, this side's int8 copies (every product's in fast precision, the screened output
+   * layer's in exact), c_fc halves copied where the backend cannot multiply columns in place.
    */
   get extraBytes(): number {
     return this.partnerBytes + (this.q8?.bytes ?? 0) + this.mlps.reduce((sum, m) => sum + (m.fcCopied ? m.width * m.split * 4 : 0), 0);
   }
 
-  /** x [1, R, k] times weight `index` (+ bias) → [1, R, n], as `BackendMemory.matMul`. */
-  matMul(x: tf.TensorInfo, index: number, bias: tf.TensorInfo | null): Float32Info {
+  /**
+   * x [1, R, k] times weight `index` (+ bias) → [1, R, n], as `BackendMemory.matMul`. `int8`: with the int8
+   * weights where it has them and R ≤ 4 (the fast precision's default; the exact one's output-layer screen).
+   */
+  matMul(x: tf.TensorInfo, index: number, bias: tf.TensorInfo | null, int8 = this.precision === 'fast'): Float32Info {
     const { memory } = this;
     const e = this.entries[index];
     const rows = x.shape[1];
-    const fast = e.q8 !== null && rows <= Q8_MAX_VECTORS;
+    const fast = int8 && e.q8 !== null && rows <= Q8_MAX_VECTORS;
     const partner = this.partner && !this.partner.lost && e.split < e.rows ? this.partner : null;
     const alone = () => memory.matMul(x, reshape3d(e.whole), bias, e.transposed);
     if (!partner) return fast && e.split === e.rows ? this.q8Product(e, x, rows, bias) : alone();
@@ -425,6 +450,7 @@ async function startPartner(
   entries: Entry[],
   mlps: SplitMlp[],
   splits: MlpSplit[],
+  int8: (index: number) => boolean,
   fast: boolean,
   options: DecodeProductsOptions,
 ): Promise<{ partner: PartnerChannel; weightBytes: number; inPlace: boolean }> {
@@ -450,13 +476,15 @@ async function startPartner(
     depth: Math.max(1, ...shapes.map((s) => s.k), ...entries.filter((e) => !e.transposed).map((e) => e.rows), ...mlpShapes.flatMap((m) => [m.width, m.hidden])),
     maxRows: MAX_PARTNER_ROWS,
   };
-  const f32Bytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0));
+  const mlpFloats = mlpShapes.reduce((sum, m) => sum + m.hidden * (2 * m.width + 1), 0);
+  const f32Bytes = 4 * (shapes.reduce((sum, s) => sum + s.floats, 0) + mlpFloats);
   // int8: a byte per weight and a float32 scale per 32 (kernels/q8), which the partner makes and keeps.
-  const q8Bytes = fast ? Math.ceil((f32Bytes / 4) * (1 + 4 / Q8_GROUP)) : 0;
+  const int8Floats = shapes.reduce((sum, s, i) => sum + (int8(i) ? s.floats : 0), 0) + (fast ? mlpFloats : 0);
+  const q8Bytes = Math.ceil(int8Floats * (1 + 4 / Q8_GROUP));
   const heap = memory.heap;
   if (options.inPlace !== false && heap && isSharedHeap(heap.memory)) {
     const at = (info: tf.TensorInfo, from: number) => heap.offset(info) + 4 * from;
-    const share = partnerShare(entries, mlps, splits, {
+    const share = partnerShare(entries, mlps, splits, int8, {
       inPlace: true,
       slice: at,
       columns: (fc, _width, hidden, split) => ({ at: at(fc, split), ld: hidden }),
@@ -479,7 +507,7 @@ async function startPartner(
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`the second engine thread did not start: no memory for its ${Math.round(f32Bytes / 2 ** 20)} MiB share (${reason})`);
   }
-  const share = partnerShare(entries, mlps, splits, {
+  const share = partnerShare(entries, mlps, splits, int8, {
     inPlace: false,
     slice: (info, from, to) => arena.put(memory.view(info).subarray(from, to)),
     columns: (fc, width, hidden, split) => {
@@ -503,8 +531,14 @@ interface ShareLocator {
 }
 
 /** The partner's share: rows [split, rows) of each weight; its half of each MLP's hidden units. */
-function partnerShare(entries: Entry[], mlps: SplitMlp[], splits: MlpSplit[], locate: ShareLocator): { weights: PartnerWeight[]; mlps: PartnerMlp[] } {
-  const weights = entries.map((e): PartnerWeight => ({
+function partnerShare(
+  entries: Entry[],
+  mlps: SplitMlp[],
+  splits: MlpSplit[],
+  int8: (index: number) => boolean,
+  locate: ShareLocator,
+): { weights: PartnerWeight[]; mlps: PartnerMlp[] } {
+  const weights = entries.map((e, index): PartnerWeight => ({
     rows: e.rows - e.split,
     cols: e.cols,
     transposed: e.transposed,
@@ -512,6 +546,7 @@ function partnerShare(entries: Entry[], mlps: SplitMlp[], splits: MlpSplit[], lo
     ld: e.cols,
     // Job.columns reads the whole matrix: only where it lies in place.
     whole: locate.inPlace && !e.transposed ? { at: locate.slice(e.whole, 0, e.rows * e.cols), rows: e.rows } : null,
+    int8: int8(index),
   }));
   const shares = mlps.map((m, i): PartnerMlp => {
     const { width, hidden, split } = splits[i];

@@ -32,14 +32,14 @@ async function start(): Promise<void> {
     for (let r = 0; r < rows; r++) out.set(f32(at + r * ld * 4, cols), r * cols);
     return out;
   };
-  const q8 = first.fast ? new Q8Runner() : null;
-  const q8Weights: (Q8Block | null)[] = weights.map(({ rows, cols, transposed, at, ld }) => {
-    if (!q8 || rows === 0) return null;
+  const q8 = first.fast || weights.some((w) => w.int8) ? new Q8Runner() : null;
+  const q8Weights: (Q8Block | null)[] = weights.map(({ rows, cols, transposed, at, ld, int8 }) => {
+    if (!q8 || !int8 || rows === 0) return null;
     const [k, n] = transposed ? [cols, rows] : [rows, cols];
     return q8.place(block(at, rows, cols, ld), k, n, transposed ? 'out-in' : 'in-out');
   });
   const q8Mlps = mlps.map((m) =>
-    q8
+    q8 && first.fast
       ? {
           fc: q8.place(block(m.fcAt, m.width, m.hidden, m.fcLd), m.width, m.hidden, 'in-out', f32(m.fcBiasAt, m.hidden)),
           proj: q8.place(f32(m.projAt, m.hidden * m.width), m.hidden, m.width, 'in-out'),

@@ -106,6 +106,8 @@ export interface PartnerWeight {
   ld: number;
   /** The whole matrix [rows, cols] where the partner reads it in place (Job.columns), else null. */
   whole: { at: number; rows: number } | null;
+  /** Also keep it in int8 for Job.productFast. */
+  int8: boolean;
 }
 
 export interface PartnerWorkerData {
@@ -158,7 +160,7 @@ export interface PartnerIo {
 
 /** Host → partner on the port. */
 export type PartnerCommand =
-  /** `fast`: also keep int8 copies for the fast jobs. */
+  /** `fast`: also keep the MLPs in int8 for Job.mlpFast (each weight says whether it has an int8 copy). */
   | { type: 'weights'; memory: WebAssembly.Memory; weights: PartnerWeight[]; mlps: PartnerMlp[]; fast: boolean; io: PartnerIo }
   /** Larger input/output places (the memory may have grown). */
   | { type: 'buffers'; io: PartnerIo };

@@ -60,18 +60,30 @@ export function quantizeWeightsQ8(weight: Float32Array, inDim: number, outDim: n
   for (let g = 0; g < groups; g++) {
     const i0 = g * Q8_GROUP;
     for (let r = 0; r < outDim; r++) {
-      const base = r * rowStride + i0 * inStride;
-      let max = 0;
-      for (let k = 0; k < Q8_GROUP; k++) max = Math.max(max, Math.abs(weight[base + k * inStride]));
-      if (!Number.isFinite(max)) throw new Error(`quantizeWeightsQ8: non-finite weight in output row ${r}, inputs ${i0}..${i0 + Q8_GROUP - 1}`);
-      const out = r * inDim + i0;
-      if (max < SMALLEST_SCALED_MAX) continue; // data and scale stay 0
-      scales[r * groups + g] = Math.fround(max / 127);
-      const inv = Math.fround(127 / max);
-      for (let k = 0; k < Q8_GROUP; k++) data[out + k] = roundHalfEven(Math.fround(weight[base + k * inStride] * inv));
+      const scale = quantizeGroup(weight, r * rowStride + i0 * inStride, inStride, data, r * inDim + i0);
+      if (!Number.isFinite(scale)) throw new Error(`quantizeWeightsQ8: non-finite weight in output row ${r}, inputs ${i0}..${i0 + Q8_GROUP - 1}`);
+      scales[r * groups + g] = scale;
     }
   }
   return { inDim, outDim, data, scales };
+}
+
+/**
+ * Quantizes the Q8_GROUP values of `src` from index `from`, `stride` apart, into `codes` from `at`, exactly as
+ * quantize_x does (float32 steps, ties to even); returns the group's scale: 0 for a group below 2^-120 (its
+ * codes 0), not finite when a value is not.
+ */
+export function quantizeGroup(src: ArrayLike<number>, from: number, stride: number, codes: Int8Array, at: number): number {
+  let max = 0;
+  for (let k = 0; k < Q8_GROUP; k++) max = Math.max(max, Math.abs(src[from + k * stride]));
+  if (!Number.isFinite(max)) return max;
+  if (max < SMALLEST_SCALED_MAX) {
+    codes.fill(0, at, at + Q8_GROUP);
+    return 0;
+  }
+  const inv = Math.fround(127 / max);
+  for (let k = 0; k < Q8_GROUP; k++) codes[at + k] = roundHalfEven(Math.fround(src[from + k * stride] * inv));
+  return Math.fround(max / 127);
 }
 
 /** The float32 weights a Q8Matrix stands for, output-row-major ([outDim, inDim]). */

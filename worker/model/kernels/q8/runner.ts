@@ -28,8 +28,31 @@ export class Q8Runner {
 
   /** Quantizes a matrix (see quantizeWeightsQ8 for the layouts) into this thread's memory. */
   place(weight: Float32Array, inDim: number, outDim: number, layout: WeightLayout, bias: Float32Array | null = null): Q8Block {
-    const placed = this.arena.putQ8(quantizeWeightsQ8(weight, inDim, outDim, layout));
+    const placed = layout === 'out-in' ? this.placeRowMajor(weight, inDim, outDim) : this.arena.putQ8(quantizeWeightsQ8(weight, inDim, outDim, layout));
     return { ...placed, biasPtr: bias ? this.arena.putF32(bias) : 0 };
+  }
+
+  /**
+   * An 'out-in' matrix's groups lie one after another, which is quantize_x's own layout: the kernel quantizes it
+   * straight into place, a block of rows at a time, with the same bits as quantizeWeightsQ8 (tested) and ~20×
+   * faster (GPT-2's output layer: ~1.2 s in JavaScript).
+   */
+  private placeRowMajor(weight: Float32Array, inDim: number, outDim: number): PlacedQ8 {
+    if (weight.length !== inDim * outDim || inDim % Q8_GROUP !== 0) return this.arena.putQ8(quantizeWeightsQ8(weight, inDim, outDim, 'out-in'));
+    const wPtr = this.arena.allocI8(inDim * outDim);
+    const wsPtr = this.arena.allocF32((inDim / Q8_GROUP) * outDim);
+    const blockRows = Math.max(1, Math.floor(2 ** 14 / inDim));
+    const input = this.inputRoom(blockRows * inDim);
+    for (let r = 0; r < outDim; r += blockRows) {
+      const block = weight.subarray(r * inDim, Math.min(outDim, r + blockRows) * inDim);
+      // The kernel takes finite inputs only (as quantizeWeightsQ8 insists).
+      for (let i = 0; i < block.length; i++) {
+        if (!Number.isFinite(block[i])) throw new Error(`quantizeWeightsQ8: non-finite weight in output row ${r + Math.floor(i / inDim)}`);
+      }
+      this.arena.f32(input.xPtr, block.length).set(block);
+      this.kernels.quantizeX(input.xPtr, block.length, wPtr + r * inDim, wsPtr + (r * inDim) / Q8_GROUP * 4);
+    }
+    return { inDim, outDim, wPtr, wsPtr };
   }
 
   /** out[j·outDim + r] = (x[j] · W)[r] (+ bias[r]) for the first `vectors` rows of x (1…4). */
