@@ -10,7 +10,7 @@
  * the logits the prefill computed. Nothing else about the loop changes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ForwardOptions, KvCache, LanguageModel } from './model/types.js';
+import type { ForwardOptions, KvCache, LanguageModel, LogitsScreen } from './model/types.js';
 
 /**
  * The tail of a long prompt the model sees. The window starts at a multiple of `stride`, chosen from the
@@ -88,9 +88,11 @@ export class PrefixSession {
 
   /**
    * Runs the part of `promptIds` the cache does not hold, so that only that part costs time. With
-   * `reuse: false` the cache is cleared first (benchmarks, and a check that reuse changes nothing).
+   * `reuse: false` the cache is cleared first (benchmarks, and a check that reuse changes nothing). `screen`:
+   * the one `generate` will ask its first pass for (generate's `promptScreen`), so that the output layer needs
+   * only the logits it looks at; a first pass that asks otherwise runs the prompt again.
    */
-  prepare(promptIds: readonly number[], options: { reuse: boolean }): PreparedPrompt {
+  prepare(promptIds: readonly number[], options: { reuse: boolean; screen?: LogitsScreen }): PreparedPrompt {
     if (promptIds.length === 0) throw new RangeError('the prompt must hold at least one token');
     const started = performance.now();
     const cache = (this.cache ??= new TrackedCache(this.model.createCache(1)));
@@ -99,12 +101,12 @@ export class PrefixSession {
     let logits: tf.Tensor;
     try {
       cache.truncate(reused);
-      logits = cache.forward(this.model, [promptIds.slice(reused)]);
+      logits = cache.forward(this.model, [promptIds.slice(reused)], options.screen ? { screen: options.screen } : undefined);
     } catch (err) {
       this.reset();
       throw err;
     }
-    const view = new SessionModelView(this.model, cache, promptIds.slice(), logits);
+    const view = new SessionModelView(this.model, cache, promptIds.slice(), logits, options.screen?.key ?? null);
     const prefillMs = performance.now() - started;
     return {
       model: view,
@@ -148,6 +150,8 @@ class SessionModelView implements LanguageModel {
     private readonly session: TrackedCache,
     readonly promptIds: number[],
     private readonly promptLogits: tf.Tensor,
+    /** The screen the prompt's logits went through (its key), or null: every logit. */
+    private readonly screenKey: string | null,
   ) {}
 
   get config() {
@@ -171,7 +175,9 @@ class SessionModelView implements LanguageModel {
         !options?.allPositions &&
         cache.length === this.promptIds.length &&
         tokens.length === cache.batch &&
-        tokens.every((row) => row.length === this.promptIds.length && commonPrefixLength(row, this.promptIds) === row.length);
+        tokens.every((row) => row.length === this.promptIds.length && commonPrefixLength(row, this.promptIds) === row.length) &&
+        // Every logit serves any request; screened ones only the same screen.
+        (this.screenKey === null || options?.screen?.key === this.screenKey);
       if (isPrompt) return tf.tile(this.promptLogits, [tokens.length, 1]);
       this.ranPromptAgain = true;
       cache.truncate(0);

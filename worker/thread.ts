@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
-import { GenerationOptionsError, generate, resolveMaxNewTokens } from './generate/index.js';
+import { GenerationOptionsError, generate, promptScreen, resolveMaxNewTokens } from './generate/index.js';
 import type { GenerationOptions } from './generate/types.js';
 import { PRECISIONS, loadModel, type GPT2Model, type GPT2ModelOptions } from './model/index.js';
 import type { LanguageModel } from './model/types.js';
@@ -393,7 +393,10 @@ async function suggest(
 ): Promise<void> {
   const { msg } = job;
   const numAlternatives = options.numReturnSequences!;
-  const prepared = eng.session.prepare(promptIds, { reuse: msg.options.reusePrefix ?? true });
+  const prepared = eng.session.prepare(promptIds, {
+    reuse: msg.options.reusePrefix ?? true,
+    screen: promptScreen(eng.model, eng.tokenizer, promptIds, options),
+  });
   const streams = Array.from(
     { length: numAlternatives },
     () => new SuggestionStream({ stopAtSentenceEnd: msg.options.stopAtSentenceEnd ?? false, afterSpace: /[ \t]$/.test(msg.prefix) }),

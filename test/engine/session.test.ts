@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { generate } from '../../worker/generate/index.js';
+import { generate, promptScreen } from '../../worker/generate/index.js';
 import { loadModel } from '../../worker/model/load.js';
 import type { ForwardOptions, KvCache, LanguageModel } from '../../worker/model/types.js';
 import { PrefixSession, commonPrefixLength, contextWindow } from '../../worker/session.js';
@@ -222,5 +222,42 @@ test('no tensors leak across many prepared prompts', async () => {
   for (let n = 3; n <= words.length; n++) await run(n);
   await run(4); // an edit back to a shorter text
   assert.equal(tf.memory().numTensors, baseline);
+  session.dispose();
+});
+
+test('a prompt prepared with generate’s own screen runs once; a generation that asks otherwise runs it again; the tokens never change', async () => {
+  const counting = new CountingModel(model);
+  const session = new PrefixSession(counting);
+  const ids = tokenizer.encode('The lighthouse keeper climbed the stairs');
+  const greedyOptions = { maxNewTokens: 5, eosTokenId: null, repetitionPenalty: 1.3 };
+  const screen = promptScreen(counting, tokenizer, ids, greedyOptions);
+  assert.equal(screen?.keep, 1);
+
+  const p = session.prepare(ids, { reuse: true, screen });
+  assert.equal(counting.positions, ids.length);
+  // The prompt's logits went through the screen: only the ones greedy decoding can pick are there.
+  const primed = p.model.forward([ids], p.model.createCache(1), { screen });
+  const kept = (primed.dataSync() as Float32Array).filter((v) => v !== -Infinity).length;
+  primed.dispose();
+  assert.ok(kept >= 1 && kept < 1000, `${kept} logits kept`);
+  p.release();
+
+  const q = session.prepare(ids, { reuse: false, screen });
+  counting.positions = 0;
+  const screened = await generate(q.model, tokenizer, ids, greedyOptions);
+  assert.equal(counting.positions, 4, 'the four tokens fed back, not the prompt again');
+  assert.equal(q.reusedTokens, 0);
+  q.release();
+  assert.deepEqual(screened.sequences[0].ids, (await generate(model, tokenizer, ids, greedyOptions)).sequences[0].ids);
+
+  // Sampling from every token needs every logit: the screened prompt is run again, and nothing is wrong.
+  const sampling = { maxNewTokens: 4, doSample: true, topK: 0, seed: 3, eosTokenId: null };
+  assert.equal(promptScreen(counting, tokenizer, ids, sampling), undefined);
+  session.prepare(ids.slice(0, 2), { reuse: true }).release();
+  const r = session.prepare(ids, { reuse: true, screen });
+  const rerun = await generate(r.model, tokenizer, ids, sampling);
+  assert.equal(r.reusedTokens, 0, 'the prompt ran again');
+  r.release();
+  assert.deepEqual(rerun.sequences[0].ids, (await generate(model, tokenizer, ids, sampling)).sequences[0].ids);
   session.dispose();
 });

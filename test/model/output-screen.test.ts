@@ -154,7 +154,7 @@ test('the screen steps aside where it cannot help: a bound that is not finite, a
 const CONFIG = { nLayer: 2, nEmbd: 256, nHead: 4, vocabSize: 4000, nPositions: 256 };
 
 /** A screen for greedy decoding or top-k, with no processing. */
-const screenOf = (keep: number): LogitsScreen => ({ keep, process: () => {} });
+const screenOf = (keep: number): LogitsScreen => ({ keep, key: `${keep}`, process: () => {} });
 
 /** Logits of a prompt and then `steps` single tokens for a batch of `rows`, with or without a screen. */
 function passes(model: GPT2Model, rows: number, steps: number, screen: LogitsScreen | undefined): Float32Array[] {

@@ -195,8 +195,9 @@ class SequenceScreen implements LogitsScreen {
 
   constructor(
     readonly keep: number,
+    readonly key: string,
     private readonly processors: readonly LogitsProcessor[],
-    private readonly sequences: readonly Sequence[],
+    private readonly sequences: readonly SequenceState[],
   ) {}
 
   process(row: number, scores: Float32Array): void {
@@ -278,12 +279,26 @@ class StepDecoder {
  * The screen for a generation: greedy decoding looks at the highest score, top-k sampling at the k highest
  * after the elementwise processors (all of which come before top-k). Sampling without top-k weighs every token.
  */
-function screenFor(processors: LogitsProcessor[], options: ResolvedOptions, vocabSize: number, sequences: Sequence[]): SequenceScreen | null {
+function screenFor(processors: LogitsProcessor[], options: ResolvedOptions, vocabSize: number, sequences: SequenceState[]): SequenceScreen | null {
   const keep = !options.doSample ? 1 : options.topK > 0 && options.topK < vocabSize ? options.topK : 0;
   if (keep === 0) return null;
   const first = processors.findIndex((p) => !p.elementwise);
   if (first >= 0 && (options.doSample ? processors[first].name !== 'topK' : true)) return null;
-  return new SequenceScreen(keep, processors.slice(0, first < 0 ? processors.length : first), sequences);
+  const o = options;
+  // Everything the elementwise processors and `keep` depend on, besides the sequence itself.
+  const key = [keep, o.repetitionPenalty, o.noRepeatNgramSize, o.minNewTokens, o.eosTokenId, o.doSample ? o.temperature : 1].join(' ');
+  return new SequenceScreen(keep, key, processors.slice(0, first < 0 ? processors.length : first), sequences);
+}
+
+/**
+ * The screen `generate(model, tokenizer, promptIds, options)` will pass with its first forward pass, for a
+ * caller that runs the prompt before it (worker/session.ts): undefined where generate asks for every logit.
+ */
+export function promptScreen(model: LanguageModel, tokenizer: Tokenizer, promptIds: readonly number[], options: GenerationOptions = {}): LogitsScreen | undefined {
+  const { vocabSize } = model.config;
+  const resolved = resolveOptions(options, promptIds.length, model.config.eosTokenId ?? tokenizer.eosTokenId, vocabSize);
+  const prompt: SequenceState = { tokens: Int32Array.from(promptIds), length: promptIds.length, promptLength: promptIds.length };
+  return screenFor(buildLogitsProcessors(resolved, vocabSize), resolved, vocabSize, [prompt]) ?? undefined;
 }
 
 function buildResult(

@@ -1,4 +1,4 @@
-export { generate, fitPromptToContext } from './generate.js';
+export { generate, fitPromptToContext, promptScreen } from './generate.js';
 export { resolveOptions, resolveMaxNewTokens, GenerationOptionsError, DEFAULTS, type ResolvedOptions } from './options.js';
 export {
   buildLogitsProcessors,

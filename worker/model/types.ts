@@ -39,6 +39,11 @@ export interface LogitsScreen {
   /** How many of the highest processed scores the caller looks at: 1 for greedy decoding, k for top-k sampling. */
   readonly keep: number;
   /**
+   * Names `keep` and the processing: two screens with the same key let the same logits of the same prompt
+   * through, so a row screened once serves the other (worker/session.ts).
+   */
+  readonly key: string;
+  /**
    * Applies to `scores` (a bound on row `row`'s logits) every change the caller makes to that row before it
    * takes the `keep` highest. Each change must be elementwise and non-decreasing in the score (a repetition
    * penalty, a temperature, a token banned to −∞), so that bounds stay bounds.
