@@ -45,8 +45,8 @@ class TrackedCache implements KvCache {
   get length(): number {
     return this.inner.length;
   }
-  expand(k: number): KvCache {
-    return this.inner.expand(k);
+  expand(k: number, positions?: number): KvCache {
+    return this.inner.expand(k, positions);
   }
   select(rows: number[]): KvCache {
     return this.inner.select(rows);
@@ -178,7 +178,9 @@ class SessionModelView implements LanguageModel {
         tokens.every((row) => row.length === this.promptIds.length && commonPrefixLength(row, this.promptIds) === row.length) &&
         // Every logit serves any request; screened ones only the same screen.
         (this.screenKey === null || options?.screen?.key === this.screenKey);
-      if (isPrompt) return tf.tile(this.promptLogits, [tokens.length, 1]);
+      // One row (as generate asks: its prefill's row serves every sequence) shares the data; tfjs's wasm tile
+      // copies element by element, ~6 ms for GPT-2's 50,257 logits.
+      if (isPrompt) return tokens.length === 1 ? this.promptLogits.clone() : tf.tile(this.promptLogits, [tokens.length, 1]);
       this.ranPromptAgain = true;
       cache.truncate(0);
     }

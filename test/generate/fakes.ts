@@ -48,7 +48,7 @@ export class FakeCache implements KvCache {
     return this.rows[0]?.length ?? 0;
   }
 
-  expand(k: number): KvCache {
+  expand(k: number, _positions?: number): KvCache {
     this.log.push({ op: 'expand', rows: k });
     return new FakeCache(this.rows.flatMap((r) => Array.from({ length: k }, () => [...r])), this.log);
   }

@@ -243,3 +243,39 @@ test('no tensors leak: many decode steps hold as many tensors as a few; disposal
   failing.dispose();
   assert.equal(tf.memory().numTensors, paramCount);
 });
+
+test('expand copies the valid positions in backend memory: tf.gather’s values, zeros after them, the room asked for', () => {
+  const long = createRandomModel({ vocabSize: 101, nPositions: 128, nEmbd: 16, nLayer: 2, nHead: 2 }, 42);
+  const cache = long.createCache(2) as GPT2KvCache;
+  long.forward([promptA, promptB], cache).dispose();
+  const used = cache.length;
+  assert.equal(cache.capacity, 32);
+  const source = cache.buffers()!;
+  const expanded = cache.expand(2, 100) as GPT2KvCache;
+  assert.equal(expanded.capacity, 100, 'room for the positions asked for, so decoding up to them copies nothing');
+  assert.equal(expanded.length, used);
+  const rowsOf = [0, 0, 1, 1];
+  expanded.buffers()!.forEach((layer, i) => {
+    for (const part of ['key', 'value'] as const) {
+      const got = layer[part].arraySync() as number[][][][];
+      const want = tf.tidy(() => tf.gather(source[i][part], tf.tensor1d(rowsOf, 'int32')).arraySync()) as number[][][][];
+      got.forEach((row, b) =>
+        row.forEach((head, h) => {
+          assert.deepEqual(head.slice(0, used), want[b][h].slice(0, used), `layer ${i} ${part} row ${b} head ${h}`);
+          assert.ok(head.slice(used).every((position) => position.every((v) => v === 0)), 'zeros after the valid positions');
+        }),
+      );
+    }
+  });
+  // Its positions carry on as a separate run's would.
+  const tail = Array.from({ length: 60 }, (_, t) => (t * 13) % 101);
+  const next = long.forward([tail, tail, tail, tail], expanded);
+  const alone = long.createCache(1);
+  long.forward([promptB], alone).dispose();
+  const single = long.forward([tail], alone);
+  assert.ok(maxAbsDiff((next.dataSync() as Float32Array).subarray(3 * 101), single.dataSync() as Float32Array) < SAME);
+  assert.equal(expanded.capacity, 100, 'no copy to grow');
+  for (const t of [next, single]) t.dispose();
+  for (const c of [cache, expanded, alone]) c.dispose();
+  long.dispose();
+});

@@ -154,7 +154,7 @@ export async function generate(
     const prefillMs = now() - prefillStart;
     const decodeStart = now();
     if (sequences.length > 1) {
-      const expanded = cache.expand(sequences.length);
+      const expanded = cache.expand(sequences.length, kept.length + resolved.maxNewTokens);
       cache.dispose();
       cache = expanded;
     }

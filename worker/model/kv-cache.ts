@@ -16,6 +16,41 @@ function zeros(shape: [number, number, number, number]): tf.Tensor4D {
   return memory.toTensor(info) as tf.Tensor4D;
 }
 
+/**
+ * New layer buffers [rows.length, n_head, capacity, head_dim]: row b holds the first `used` positions of
+ * `source` row rows[b], and zeros after them. Copied where the backend keeps its numbers: tf.gather and tf.pad
+ * go element by element on wasm, ~1 s to triple GPT-2 small's cache at 250 positions (the app's three
+ * alternatives, every keystroke). Null where the backend's memory is out of reach.
+ */
+function copyPositions(source: LayerKv[], rows: readonly number[], used: number, capacity: number): LayerKv[] | null {
+  const memory = currentBackendMemory();
+  if (!memory || !source.every((l) => memory.holds(l.key) && memory.holds(l.value))) return null;
+  const [, nHead, from, headDim] = source[0].key.shape;
+  const made: tf.Tensor[] = [];
+  const copy = (t: tf.Tensor4D): tf.Tensor4D => {
+    const info = memory.alloc([rows.length, nHead, capacity, headDim]);
+    // Views after the allocation, which may have grown (and so detached) the heap.
+    const [src, dst] = [memory.view(t), memory.view(info)];
+    for (let b = 0; b < rows.length; b++) {
+      for (let h = 0; h < nHead; h++) {
+        const at = (b * nHead + h) * capacity * headDim;
+        const start = (rows[b] * nHead + h) * from * headDim;
+        dst.set(src.subarray(start, start + used * headDim), at);
+        dst.fill(0, at + used * headDim, at + capacity * headDim);
+      }
+    }
+    const tensor = memory.toTensor(info) as tf.Tensor4D;
+    made.push(tensor);
+    return tensor;
+  };
+  try {
+    return source.map(({ key, value }) => ({ key: copy(key), value: copy(value) }));
+  } catch (error) {
+    for (const t of made) t.dispose();
+    throw error;
+  }
+}
+
 /** Smallest room a growing cache makes, in positions (so short prompts do not regrow every few tokens). */
 const MIN_CAPACITY = 32;
 
@@ -108,7 +143,10 @@ export class GPT2KvCache implements KvCache {
       return;
     }
     const pad: Array<[number, number]> = [[0, 0], [0, 0], [0, grown - capacity], [0, 0]];
-    this.kv = tf.tidy(() => kv.map(({ key, value }) => ({ key: tf.pad(key, pad), value: tf.pad(value, pad) })));
+    const rows = Array.from({ length: this.batch }, (_, b) => b);
+    this.kv =
+      copyPositions(kv, rows, this.used, grown) ??
+      tf.tidy(() => kv.map(({ key, value }) => ({ key: tf.pad(key, pad), value: tf.pad(value, pad) })));
     for (const { key, value } of kv) {
       key.dispose();
       value.dispose();
@@ -122,10 +160,11 @@ export class GPT2KvCache implements KvCache {
     this.used += n;
   }
 
-  expand(k: number): GPT2KvCache {
+  expand(k: number, positions = 0): GPT2KvCache {
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`KvCache.expand: k must be a positive integer, got ${k}`);
+    if (!Number.isInteger(positions) || positions < 0) throw new RangeError(`KvCache.expand: positions must be a non-negative integer, got ${positions}`);
     const rows = Array.from({ length: this.batch * k }, (_, i) => Math.floor(i / k));
-    return this.gatherRows(rows);
+    return this.gatherRows(rows, positions);
   }
 
   select(rows: number[]): GPT2KvCache {
@@ -152,14 +191,17 @@ export class GPT2KvCache implements KvCache {
     this.disposed = true;
   }
 
-  private gatherRows(rows: number[]): GPT2KvCache {
+  /** `positions`: room the new cache should have (more than this one's capacity only where it can copy itself). */
+  private gatherRows(rows: number[], positions = 0): GPT2KvCache {
     this.checkLive();
     const source = this.kv;
-    if (!source || this.used === 0) return new GPT2KvCache(rows.length);
-    const layers = tf.tidy(() => {
-      const indices = tf.tensor1d(rows, 'int32');
-      return source.map(({ key, value }) => ({ key: tf.gather(key, indices), value: tf.gather(value, indices) }));
-    });
+    if (!source || this.used === 0) return new GPT2KvCache(rows.length, null, 0, positions);
+    const layers =
+      copyPositions(source, rows, this.used, Math.max(this.capacity, positions)) ??
+      tf.tidy(() => {
+        const indices = tf.tensor1d(rows, 'int32');
+        return source.map(({ key, value }) => ({ key: tf.gather(key, indices), value: tf.gather(value, indices) }));
+      });
     return new GPT2KvCache(rows.length, layers, this.used);
   }
 

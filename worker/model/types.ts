@@ -25,8 +25,11 @@ export interface KvCache {
   readonly batch: number;
   /** Positions already held (the position id of the next token). */
   readonly length: number;
-  /** A new cache holding each sequence repeated `k` times in a row (batch b → b·k); this one is untouched. */
-  expand(k: number): KvCache;
+  /**
+   * A new cache holding each sequence repeated `k` times in a row (batch b → b·k); this one is untouched.
+   * `positions`: how many the new cache is expected to hold, as for `createCache`.
+   */
+  expand(k: number, positions?: number): KvCache;
   /** A new cache holding only the given batch rows, in that order; this one is untouched. */
   select(rows: number[]): KvCache;
   /** Forget every position from `n` on (prefix reuse after an edit). */
