@@ -144,6 +144,14 @@ async function main(): Promise<void> {
     : null;
   const keystrokeSmallFast = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8, precision: 'fast' });
   const keystrokeSmallFull = await benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 3 : 8, screen: false });
+  // With the app's own settings: the inline suggestion (sampled, up to 12 tokens, cut at the sentence end), and the
+  // three alternatives the user cycles through.
+  const app = (alternatives: number) =>
+    benchKeystroke({ modelDir: dir, backend: values.backend, keystrokes: values.quick ? 2 : 4, request: { kind: 'app', alternatives } });
+  const [keystrokeAppInline, keystrokeAppAlternatives] = [await app(1), await app(3)];
+  for (const [what, k] of [['inline suggestion', keystrokeAppInline], ['three alternatives', keystrokeAppAlternatives]] as const) {
+    log(`keystroke → the app's ${what} (default settings), GPT-2 small shape, exact: p50 ${k.withReuse.medianMs.toFixed(0)} ms with prefix reuse, ${k.withoutReuse.medianMs.toFixed(0)} ms without`);
+  }
   for (const k of [keystrokeSmall, keystrokeSmallFast, keystrokeSmallFull]) {
     const how = k === keystrokeSmallFull ? ', every logit' : k === keystrokeSmall ? ', output layer screened' : '';
     log(
@@ -189,6 +197,11 @@ async function main(): Promise<void> {
     keystroke_gpt2_small_floor_ms: keystrokeFloorMs,
     keystroke_gpt2_small_read_gb_per_s: keystrokeCeiling?.read_gb_per_s ?? null,
     keystroke_gpt2_small_full_output_layer_p50_ms: { reuse: round(keystrokeSmallFull.withReuse.medianMs), no_reuse: round(keystrokeSmallFull.withoutReuse.medianMs) },
+    keystroke_gpt2_small_app_inline_p50_ms: { reuse: round(keystrokeAppInline.withReuse.medianMs), no_reuse: round(keystrokeAppInline.withoutReuse.medianMs) },
+    keystroke_gpt2_small_app_alternatives_p50_ms: {
+      reuse: round(keystrokeAppAlternatives.withReuse.medianMs),
+      no_reuse: round(keystrokeAppAlternatives.withoutReuse.medianMs),
+    },
     keystroke_gpt2_small_fast_p50_ms: { reuse: round(keystrokeSmallFast.withReuse.medianMs), no_reuse: round(keystrokeSmallFast.withoutReuse.medianMs) },
     ...(training ? trainBenchFields(training) : {}),
     // This machine is shared: the load average says how much the numbers above were disturbed.

@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EngineHost, type EngineDoneEvent } from '../main/engine/host.js';
 import { SCREEN_ENV } from '../worker/model/gpt2.js';
+import { DEFAULT_SETTINGS } from '../main/store/settings.js';
 
 export interface KeystrokeBenchOptions {
   modelDir: string;
@@ -27,6 +28,12 @@ export interface KeystrokeBenchOptions {
   precision?: 'exact' | 'fast';
   /** false: the exact precision computes every logit (INKLING_SCREEN=off in the engine thread). */
   screen?: boolean;
+  /**
+   * The request after each keystroke. Default: the issue's, a greedy suggestion of exactly 6 tokens. 'app': the
+   * app's default settings (sampled, 12 tokens at most, cut at the sentence end) for the inline suggestion
+   * (`alternatives` 1) or for cycling alternatives (3).
+   */
+  request?: { kind: 'app'; alternatives: number };
 }
 
 export interface LatencySummary {
@@ -84,16 +91,14 @@ function summarize(events: EngineDoneEvent[]): LatencySummary {
   };
 }
 
-function suggest(host: EngineHost, id: string, prefix: string, reusePrefix: boolean): Promise<EngineDoneEvent> {
+function suggest(host: EngineHost, id: string, prefix: string, reusePrefix: boolean, request: KeystrokeBenchOptions['request']): Promise<EngineDoneEvent> {
+  const asked =
+    request?.kind === 'app'
+      ? { numAlternatives: request.alternatives, decoding: { ...DEFAULT_SETTINGS.decoding }, stopAtSentenceEnd: DEFAULT_SETTINGS.stopAtSentenceEnd, engine: { reusePrefix } }
+      : { decoding: { maxNewTokens: SUGGESTION_TOKENS, doSample: false }, engine: { reusePrefix, minNewTokens: SUGGESTION_TOKENS, stop: [] } };
   return new Promise((resolve, reject) => {
     host.complete(
-      {
-        requestId: id,
-        documentId: 'bench',
-        prefix,
-        decoding: { maxNewTokens: SUGGESTION_TOKENS, doSample: false },
-        engine: { reusePrefix, minNewTokens: SUGGESTION_TOKENS, stop: [] },
-      },
+      { requestId: id, documentId: 'bench', prefix, ...asked },
       (event) => {
         if (event.type === 'done') resolve(event as EngineDoneEvent);
         else if (event.type === 'error') reject(new Error(`${event.error.code}: ${event.error.message}`));
@@ -103,13 +108,13 @@ function suggest(host: EngineHost, id: string, prefix: string, reusePrefix: bool
   });
 }
 
-async function typeAlong(host: EngineHost, doc: string, keystrokes: number, reuse: boolean): Promise<EngineDoneEvent[]> {
+async function typeAlong(host: EngineHost, doc: string, keystrokes: number, reuse: boolean, request: KeystrokeBenchOptions['request']): Promise<EngineDoneEvent[]> {
   // Warm up on the document itself (first-call costs, and the cache a user has after opening it).
-  await suggest(host, `warm-${reuse}`, doc, reuse);
+  await suggest(host, `warm-${reuse}`, doc, reuse, request);
   const events: EngineDoneEvent[] = [];
   for (let i = 1; i <= keystrokes; i++) {
     const typed = TYPED.repeat(Math.ceil(keystrokes / TYPED.length) + 1).slice(0, i);
-    events.push(await suggest(host, `${reuse ? 'reuse' : 'fresh'}-${i}`, doc + typed, reuse));
+    events.push(await suggest(host, `${reuse ? 'reuse' : 'fresh'}-${i}`, doc + typed, reuse, request));
   }
   return events;
 }
@@ -135,8 +140,8 @@ export async function benchKeystroke(options: KeystrokeBenchOptions): Promise<Ke
         else process.env[SCREEN_ENV] = savedScreen;
       });
     if (status.state !== 'ready') throw new Error(`the engine did not start: ${status.error?.message ?? status.state}`);
-    const withReuse = summarize(await typeAlong(host, doc, keystrokes, true));
-    const withoutReuse = summarize(await typeAlong(host, doc, keystrokes, false));
+    const withReuse = summarize(await typeAlong(host, doc, keystrokes, true, options.request));
+    const withoutReuse = summarize(await typeAlong(host, doc, keystrokes, false, options.request));
     return {
       bench: 'keystroke',
       model: status.modelName,
