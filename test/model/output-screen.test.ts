@@ -175,7 +175,7 @@ function passes(model: GPT2Model, rows: number, steps: number, screen: LogitsScr
 }
 
 for (const threads of [1, 2]) {
-  test(`${threads} thread${threads > 1 ? 's' : ''}: a screened pass returns the full layer's logits, bit for bit, for every token it keeps and −∞ for the rest`, async () => {
+  test(`${threads} thread${threads > 1 ? 's' : ''}: a screened pass (one or two rows) returns the full layer's logits, bit for bit, for every token it keeps and −∞ for the rest`, async () => {
     const screened = createRandomModel(CONFIG, 21, { threads, screen: true });
     const full = createRandomModel(CONFIG, 21, { threads, screen: false });
     try {
@@ -183,7 +183,7 @@ for (const threads of [1, 2]) {
       assert.equal(screened.threads, threads);
       assert.equal(screened.screened, true);
       assert.equal(full.screened, false);
-      for (const [rows, keep] of [[1, 1], [3, 40]]) {
+      for (const [rows, keep] of [[1, 1], [2, 40]]) {
         const a = passes(screened, rows, 4, screenOf(keep));
         const b = passes(full, rows, 4, undefined);
         const V = CONFIG.vocabSize;
@@ -198,8 +198,9 @@ for (const threads of [1, 2]) {
           }
         }
       }
-      // Asked for every position, or for no screen, the layer runs whole.
+      // Asked for no screen, or for three rows (where int8 no longer pays, see decode.ts), the layer runs whole.
       assert.ok(passes(screened, 1, 1, undefined).every((l) => l.every(Number.isFinite)));
+      assert.ok(passes(screened, 3, 1, screenOf(1)).every((l) => l.every(Number.isFinite)));
     } finally {
       screened.dispose();
       full.dispose();

@@ -12,7 +12,6 @@ import { currentBackendMemory, reshaped, type BackendMemory } from './kernels/ba
 import { decodeAttention, embedRows } from './kernels/host-ops.js';
 import { attentionKernelsFit } from './kernels/attention/attention.js';
 import { activateInPlace, f32Kernels, layerNormInPlace, type Activation } from './kernels/f32/f32.js';
-import { Q8_MAX_VECTORS } from './kernels/q8/runner.js';
 import { attendSplit } from './kernels/attention/heads.js';
 import { paramTensors, type GPT2Params, type LayerKv, type LinearParams } from './gpt2.js';
 import type { GPT2Config, LogitsScreen } from './types.js';
@@ -24,6 +23,13 @@ import type { SplitMlp, DecodeProducts, SplitWeight } from './parallel/decode-pr
  */
 export const DECODE_PATH_ENV = 'INKLING_DECODE_PATH';
 export const decodePath = { enabled: globalThis.process?.env?.[DECODE_PATH_ENV] !== 'off' };
+
+/**
+ * Rows up to which the output layer is screened (output-screen.ts). The int8 product's compute grows with the
+ * rows while float32's reads do not: GPT-2 small, one process alternating, screened over full time a step 0.86
+ * for one row, 0.94 for two, 1.05 for three and four (performance log, section 10).
+ */
+const SCREEN_MAX_ROWS = 2;
 
 /** New positions per row from which attention goes through the matrix kernel (see prompt-attention.ts). */
 const PROMPT_ATTENTION_MIN_TIME = 16;
@@ -225,12 +231,12 @@ export class GPT2Decoder {
   /**
    * The output layer for h [1, rows, C] through the products' int8 screen: every logit −∞ but those that can be
    * among `screen.keep` highest, which get the float32 kernel's own sum (gemm_nt sums each output alike for one to
-   * four rows, and alone). Null where there is no screen or it would not pay; the full layer runs then.
+   * four rows, and alone). Null where there is no screen or it would not pay (SCREEN_MAX_ROWS); the full layer runs then.
    */
   private screenedHead(memory: BackendMemory, h: tf.TensorInfo, rows: number, screen: LogitsScreen): tf.TensorInfo | null {
     const outputScreen = this.products?.screen ?? null;
     const heap = memory.heap;
-    if (!outputScreen || !heap || rows > Q8_MAX_VECTORS || !this.lmHead.transposed) return null;
+    if (!outputScreen || !heap || rows > SCREEN_MAX_ROWS || !this.lmHead.transposed) return null;
     const { vocabSize: V, nEmbd: C } = this.config;
     const approx = this.products!.matMul(h, this.lmHead.index, null, true);
     let out: tf.TensorInfo | null = memory.alloc([1, rows, V]);
