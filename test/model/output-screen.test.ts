@@ -12,28 +12,17 @@ import { generate } from '../../worker/generate/index.js';
 import type { GPT2Model } from '../../worker/model/gpt2.js';
 import type { LogitsScreen } from '../../worker/model/types.js';
 import { FakeTokenizer } from '../generate/fakes.js';
+import { seededRandom } from '../tokenizer/random-text.js';
 import { useWasm } from './helpers.js';
 
 before(useWasm);
-
-/** Deterministic uniform numbers in [0, 1). */
-function uniforms(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Weights and inputs meant to strain the bound: heavy tails, one huge weight in some rows, rows and groups of
  * zeros or of numbers below 2^-120, inputs with outliers and empty groups.
  */
 function hostileMatrix(vocab: number, width: number, seed: number): Float32Array {
-  const u = uniforms(seed);
+  const u = seededRandom(seed);
   const w = new Float32Array(vocab * width);
   for (let r = 0; r < vocab; r++) {
     const kind = r % 7;
@@ -47,7 +36,7 @@ function hostileMatrix(vocab: number, width: number, seed: number): Float32Array
 }
 
 function hostileInput(width: number, seed: number): Float32Array {
-  const u = uniforms(seed);
+  const u = seededRandom(seed);
   const h = new Float32Array(width);
   for (let i = 0; i < width; i++) h[i] = i >= 32 && i < 64 ? 0 : (u() - 0.5) * 4 * (u() < 0.02 ? 50 : 1);
   return h;
@@ -95,7 +84,7 @@ function maxAbs(values: Float32Array): number {
 
 test('the screen keeps every token that processing can put among the k highest, and few others', () => {
   const [vocab, width] = [3000, 128];
-  const u = uniforms(9);
+  const u = seededRandom(9);
   const w = new Float32Array(vocab * width).map(() => (u() - 0.5) * 0.2);
   const screen = new OutputScreen(w, vocab, width);
   const approx = new Float32Array(vocab);
