@@ -191,26 +191,43 @@ export class DecodeProducts {
       return { width, hidden, split: two ? half(hidden, true) : hidden };
     });
 
-    const started = two ? await startPartner(memory, entries, mlps, mlpSplits, int8, fast, options) : null;
-
-    const q8 = fast || screen ? new Q8Runner() : null;
-    for (const [index, e] of entries.entries()) {
-      if (e.split < e.rows) e.mine = memory.alias(e.whole, 0, [1, e.split, e.cols]);
-      if (q8 && int8(index)) {
-        const [k, n] = e.transposed ? [e.cols, e.split] : [e.split, e.cols];
-        e.q8 = q8.place(memory.view(e.whole).subarray(0, e.split * e.cols), k, n, e.transposed ? 'out-in' : 'in-out');
+    // The partner quantizes its share on its own thread while this one quantizes its own: loading the fast
+    // precision no longer takes the two halves one after the other.
+    const partnerStarting = two ? startPartner(memory, entries, mlps, mlpSplits, int8, fast, options) : null;
+    let ours: { q8: Q8Runner | null; mlpEntries: MlpEntry[]; outputScreen: OutputScreen | null };
+    const mlpEntries: MlpEntry[] = [];
+    try {
+      const q8 = fast || screen ? new Q8Runner() : null;
+      for (const [index, e] of entries.entries()) {
+        if (e.split < e.rows) e.mine = memory.alias(e.whole, 0, [1, e.split, e.cols]);
+        if (q8 && int8(index)) {
+          const [k, n] = e.transposed ? [e.cols, e.split] : [e.split, e.cols];
+          e.q8 = q8.place(memory.view(e.whole).subarray(0, e.split * e.cols), k, n, e.transposed ? 'out-in' : 'in-out');
+        }
       }
+      for (const [i, m] of mlps.entries()) mlpEntries.push(mlpEntry(memory, m, mlpSplits[i], fast ? q8 : null));
+      const outputScreen = screen ? new OutputScreen(memory.view(entries[head].whole), entries[head].rows, entries[head].cols) : null;
+      ours = { q8, mlpEntries, outputScreen };
+    } catch (error) {
+      releaseEntries(memory, entries, mlpEntries);
+      partnerStarting?.then(({ partner }) => partner.dispose(), () => {});
+      throw error;
     }
-    const mlpEntries = mlps.map((m, i) => mlpEntry(memory, m, mlpSplits[i], fast ? q8 : null));
-    const outputScreen = screen ? new OutputScreen(memory.view(entries[head].whole), entries[head].rows, entries[head].cols) : null;
+    let started: Awaited<ReturnType<typeof startPartner>> | null;
+    try {
+      started = partnerStarting ? await partnerStarting : null;
+    } catch (error) {
+      releaseEntries(memory, entries, ours.mlpEntries);
+      throw error;
+    }
     return new DecodeProducts(
       options.precision,
-      outputScreen,
+      ours.outputScreen,
       memory,
       entries,
-      mlpEntries,
+      ours.mlpEntries,
       started?.partner ?? null,
-      q8,
+      ours.q8,
       started?.weightBytes ?? 0,
       started?.inPlace ?? false,
     );
@@ -350,16 +367,7 @@ export class DecodeProducts {
 
   /** Stops the partner and gives back the aliases and copies (before the model frees its weights). */
   dispose(): void {
-    for (const e of this.entries) {
-      if (e.mine) this.memory.releaseAlias(e.mine);
-      e.mine = null;
-    }
-    for (const m of this.mlps.splice(0)) {
-      if (m.fcCopied) this.memory.free(m.fcMine!);
-      else if (m.fcMine) this.memory.releaseAlias(m.fcMine);
-      this.memory.releaseAlias(m.fcBiasMine);
-      this.memory.releaseAlias(m.projMine);
-    }
+    releaseEntries(this.memory, this.entries, this.mlps.splice(0));
     this.partner?.dispose();
   }
 
@@ -422,6 +430,20 @@ export class DecodeProducts {
     } finally {
       memory.free(hidden);
     }
+  }
+}
+
+/** Gives back this side's aliases of the weights and its copies of c_fc columns. */
+function releaseEntries(memory: BackendMemory, entries: Entry[], mlps: MlpEntry[]): void {
+  for (const e of entries) {
+    if (e.mine) memory.releaseAlias(e.mine);
+    e.mine = null;
+  }
+  for (const m of mlps) {
+    if (m.fcCopied) memory.free(m.fcMine!);
+    else if (m.fcMine) memory.releaseAlias(m.fcMine);
+    memory.releaseAlias(m.fcBiasMine);
+    memory.releaseAlias(m.projMine);
   }
 }
 
