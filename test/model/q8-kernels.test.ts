@@ -290,22 +290,26 @@ test('KernelArena hands out 16-byte-aligned, non-zero, non-overlapping blocks an
   assert.throws(() => limited.alloc(70_000), /cannot grow the memory/);
 });
 
-test('Q8Runner quantizes an out-in matrix with the kernel, to the same int8 matrix as quantizeWeightsQ8 gives', () => {
-  // 300 rows of 96: several of the runner's blocks of rows and a short last one; a zero group and big values.
-  const [rows, cols] = [300, 96];
-  const w = randomNormal(rows * cols, 41).map((v, i) => (i % 1000 < 32 ? 0 : i % 777 === 0 ? v * 1e3 : v));
+test('Q8Runner quantizes with the kernels (out-in by quantize_x, in-out by quantize_cols) to exactly quantizeWeightsQ8’s matrix', () => {
   const runner = new Q8Runner();
-  const byKernel = runner.place(w, cols, rows, 'out-in');
-  // The same matrix stored transposed goes through the JavaScript quantizer, group for group the same.
-  const byScript = runner.place(transpose(w, rows, cols), cols, rows, 'in-out');
-  const out = [new Float32Array(rows * 4), new Float32Array(rows * 4)];
-  for (let seed = 0; seed < 4; seed++) {
-    const x = randomNormal(cols * 4, 90 + seed);
-    runner.run(byKernel, x, 4, out[0]);
-    runner.run(byScript, x, 4, out[1]);
-    assert.deepEqual(out[0], out[1]);
+  // Several of the runner's blocks of rows and a short last one; columns not a multiple of 4 (the JavaScript
+  // path); a zero group, values below 2^-120, big values and exact halves to round.
+  const hostile = (n: number, seed: number) =>
+    randomNormal(n, seed).map((v, i) => (i % 1000 < 32 ? 0 : i % 777 === 0 ? v * 1e3 : i % 555 === 0 ? v * 1e-37 : i % 97 === 0 ? Math.round(v * 8) / 8 : v));
+  // out-in [outDim, inDim]: several of the runner's blocks of rows and a short last one.
+  for (const [outDim, inDim] of [[300, 96], [5, 64]]) {
+    const w = hostile(outDim * inDim, outDim);
+    assert.deepEqual(runner.matrix(runner.place(w, inDim, outDim, 'out-in')), quantizeWeightsQ8(w, inDim, outDim, 'out-in'), `out-in ${outDim}×${inDim}`);
   }
-  const bad = w.slice();
-  bad[5 * cols + 3] = NaN;
-  assert.throws(() => runner.place(bad, cols, rows, 'out-in'), /non-finite weight in output row 5/);
+  // in-out [inDim, outDim]: columns in fours, and 130 (not a multiple of 4: the JavaScript path).
+  for (const [inDim, outDim] of [[96, 300], [32, 4], [64, 130]]) {
+    const w = hostile(inDim * outDim, outDim + 1);
+    assert.deepEqual(runner.matrix(runner.place(w, inDim, outDim, 'in-out')), quantizeWeightsQ8(w, inDim, outDim, 'in-out'), `in-out ${inDim}×${outDim}`);
+  }
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const w = randomNormal(96 * 64, 3);
+    w[5 * 64 + 3] = bad;
+    assert.throws(() => runner.place(w, 64, 96, 'out-in'), /non-finite weight in output row 5/);
+    assert.throws(() => runner.place(w, 96, 64, 'in-out'), /non-finite weight in output row 3/);
+  }
 });

@@ -102,6 +102,12 @@ export interface Q8Kernels {
    */
   quantizeX(xPtr: number, n: number, xqPtr: number, xsPtr: number): void;
   /**
+   * One group of 32 rows of an 'in-out' matrix (n columns, a multiple of 4, rows ldwBytes apart at wPtr) into
+   * output-major codes (column o's 32 at codesPtr + o · codeStride) and scales (at scalesPtr + o · scaleStride),
+   * by quantizeX's rule. Returns whether a value was NaN or infinite.
+   */
+  quantizeCols(wPtr: number, n: number, ldwBytes: number, codesPtr: number, codeStride: number, scalesPtr: number, scaleStride: number): boolean;
+  /**
    * y[j * outDim + r] = Σ_g ws[r][g]·xs[j][g]·(w[r][g] · xq[j][g]) (+ bias[r]) for r in [rowStart, rowEnd),
    * j < nX. biasPtr 0 means no bias.
    */
@@ -118,6 +124,7 @@ export interface Q8Kernels {
 
 interface Q8Exports {
   quantize_x(x: number, n: number, xq: number, xs: number): void;
+  quantize_cols(w: number, n: number, ldw: number, codes: number, codeStride: number, scales: number, scaleStride: number): number;
   q8_matvec(w: number, ws: number, xq: number, xs: number, y: number, bias: number,
     inDim: number, rowStart: number, rowEnd: number, nX: number, outDim: number): void;
   f32_matvec(w: number, y: number, x: number, bias: number,
@@ -156,6 +163,10 @@ export function loadQ8Kernels(memory: WebAssembly.Memory): Q8Kernels {
     quantizeX(xPtr, n, xqPtr, xsPtr) {
       if (!(Number.isInteger(n) && n >= 0 && n % Q8_GROUP === 0)) throw new Error(`quantizeX: n must be a multiple of ${Q8_GROUP}, got ${n}`);
       exports.quantize_x(xPtr, n, xqPtr, xsPtr);
+    },
+    quantizeCols(wPtr, n, ldwBytes, codesPtr, codeStride, scalesPtr, scaleStride) {
+      if (!(Number.isInteger(n) && n > 0 && n % 4 === 0)) throw new Error(`quantizeCols: n must be a positive multiple of 4, got ${n}`);
+      return exports.quantize_cols(wPtr, n, ldwBytes, codesPtr, codeStride, scalesPtr, scaleStride) !== 0;
     },
     q8Matvec(wPtr, wsPtr, xqPtr, xsPtr, yPtr, biasPtr, inDim, rowStart, rowEnd, nX, outDim) {
       checkProduct(inDim, rowStart, rowEnd, nX, outDim);

@@ -81,6 +81,57 @@
         (local.set $xs (i32.add (local.get $xs) (i32.const 4)))
         (br $group))))
 
+  ;; One group of an input-major ('in-out') matrix quantized by quantize_x's rule: rows [0, 32) of n columns (n
+  ;; a multiple of 4) at w, rows ldw bytes apart; in column o the group's 32 values get scale = max|w| / 127
+  ;; and codes nearest(w * 127 / max), written output-major as q8_matvec reads them: codes at
+  ;; codes + o * code_stride (32 bytes), the scale at scales + o * scale_stride. Four columns at a time: one
+  ;; pass for their maxima, one for their codes (the 32 rows are still in cache). Returns 1 if a value was NaN
+  ;; or infinite (the caller then reports it), else 0.
+  (func (export "quantize_cols") (param $w i32) (param $n i32) (param $ldw i32) (param $codes i32) (param $code_stride i32)
+        (param $scales i32) (param $scale_stride i32) (result i32)
+    (local $o i32) (local $end i32) (local $p i32) (local $i i32) (local $at i32)
+    (local $v v128) (local $m v128) (local $keep v128) (local $inv v128) (local $scale v128) (local $q v128) (local $bad v128)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done (loop $columns
+      (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+      (local.set $m (v128.const i32x4 0 0 0 0))
+      (local.set $p (i32.add (local.get $w) (local.get $o)))
+      (local.set $i (i32.const 0))
+      (loop $max
+        (local.set $v (v128.load (local.get $p)))
+        (local.set $bad (v128.or (local.get $bad) (f32x4.ne (local.get $v) (local.get $v))))
+        (local.set $m (f32x4.pmax (local.get $m) (f32x4.abs (local.get $v))))
+        (local.set $p (i32.add (local.get $p) (local.get $ldw)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $max (i32.lt_u (local.get $i) (i32.const 32))))
+      (local.set $bad (v128.or (local.get $bad) (f32x4.eq (local.get $m) (v128.const f32x4 inf inf inf inf))))
+      ;; Below 2^-120, 127/max would overflow: such a column's group quantizes to zero (scale 0, codes 0).
+      (local.set $keep (f32x4.ge (local.get $m) (v128.const f32x4 0x1p-120 0x1p-120 0x1p-120 0x1p-120)))
+      (local.set $scale (v128.and (local.get $keep) (f32x4.div (local.get $m) (v128.const f32x4 127 127 127 127))))
+      (local.set $inv (v128.and (local.get $keep) (f32x4.div (v128.const f32x4 127 127 127 127) (local.get $m))))
+      ;; Column c = o / 4 (+ lane): its scale and its codes.
+      (local.set $at (i32.add (local.get $scales) (i32.mul (i32.shr_u (local.get $o) (i32.const 2)) (local.get $scale_stride))))
+      (f32.store (local.get $at) (f32x4.extract_lane 0 (local.get $scale)))
+      (f32.store (i32.add (local.get $at) (local.get $scale_stride)) (f32x4.extract_lane 1 (local.get $scale)))
+      (f32.store (i32.add (local.get $at) (i32.shl (local.get $scale_stride) (i32.const 1))) (f32x4.extract_lane 2 (local.get $scale)))
+      (f32.store (i32.add (local.get $at) (i32.mul (local.get $scale_stride) (i32.const 3))) (f32x4.extract_lane 3 (local.get $scale)))
+      (local.set $at (i32.add (local.get $codes) (i32.mul (i32.shr_u (local.get $o) (i32.const 2)) (local.get $code_stride))))
+      (local.set $p (i32.add (local.get $w) (local.get $o)))
+      (local.set $i (i32.const 0))
+      (loop $quantize
+        (local.set $q (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load (local.get $p)) (local.get $inv)))))
+        (i32.store8 (local.get $at) (i32x4.extract_lane 0 (local.get $q)))
+        (i32.store8 (i32.add (local.get $at) (local.get $code_stride)) (i32x4.extract_lane 1 (local.get $q)))
+        (i32.store8 (i32.add (local.get $at) (i32.shl (local.get $code_stride) (i32.const 1))) (i32x4.extract_lane 2 (local.get $q)))
+        (i32.store8 (i32.add (local.get $at) (i32.mul (local.get $code_stride) (i32.const 3))) (i32x4.extract_lane 3 (local.get $q)))
+        (local.set $p (i32.add (local.get $p) (local.get $ldw)))
+        (local.set $at (i32.add (local.get $at) (i32.const 1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $quantize (i32.lt_u (local.get $i) (i32.const 32))))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br $columns)))
+    (v128.any_true (local.get $bad)))
+
   ;; y[j][r] = sum_g ws[r][g] * xs[j][g] * (w[r][g] . xq[j][g]) (+ bias[r]), for r in [row_start, row_end)
   ;; and j < n_x. Each group of 32 weights is loaded once (sign-extended to 16 bits as it is loaded) and used
   ;; for every input vector; i32x4.dot_i16x8_s (pmaddwd) multiplies and adds pairs exactly in 32 bits, the
