@@ -99,8 +99,9 @@ export interface Q8Kernels {
   /**
    * xq (n int8) and xs (n/32 float32) ← quantized x (n float32); n a multiple of 32. nX input vectors laid
    * out one after another are quantized by one call with n = inDim · nX (groups never straddle vectors).
+   * Returns whether a value was NaN or infinite.
    */
-  quantizeX(xPtr: number, n: number, xqPtr: number, xsPtr: number): void;
+  quantizeX(xPtr: number, n: number, xqPtr: number, xsPtr: number): boolean;
   /**
    * One group of 32 rows of an 'in-out' matrix (n columns, a multiple of 4, rows ldwBytes apart at wPtr) into
    * output-major codes (column o's 32 at codesPtr + o · codeStride) and scales (at scalesPtr + o · scaleStride),
@@ -123,7 +124,7 @@ export interface Q8Kernels {
 }
 
 interface Q8Exports {
-  quantize_x(x: number, n: number, xq: number, xs: number): void;
+  quantize_x(x: number, n: number, xq: number, xs: number): number;
   quantize_cols(w: number, n: number, ldw: number, codes: number, codeStride: number, scales: number, scaleStride: number): number;
   q8_matvec(w: number, ws: number, xq: number, xs: number, y: number, bias: number,
     inDim: number, rowStart: number, rowEnd: number, nX: number, outDim: number): void;
@@ -162,7 +163,7 @@ export function loadQ8Kernels(memory: WebAssembly.Memory): Q8Kernels {
     memory,
     quantizeX(xPtr, n, xqPtr, xsPtr) {
       if (!(Number.isInteger(n) && n >= 0 && n % Q8_GROUP === 0)) throw new Error(`quantizeX: n must be a multiple of ${Q8_GROUP}, got ${n}`);
-      exports.quantize_x(xPtr, n, xqPtr, xsPtr);
+      return exports.quantize_x(xPtr, n, xqPtr, xsPtr) !== 0;
     },
     quantizeCols(wPtr, n, ldwBytes, codesPtr, codeStride, scalesPtr, scaleStride) {
       if (!(Number.isInteger(n) && n > 0 && n % 4 === 0)) throw new Error(`quantizeCols: n must be a positive multiple of 4, got ${n}`);

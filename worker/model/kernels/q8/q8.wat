@@ -19,9 +19,10 @@
 
   ;; Symmetric int8 quantization of n float32 values (n a multiple of 32), one scale per group of 32:
   ;; scale = max|x| / 127, q = round-to-nearest-even(x * 127 / max|x|); a group of zeros gets scale 0.
-  ;; Inputs must be finite: a NaN or infinity gives meaningless numbers downstream (no trap).
-  (func (export "quantize_x") (param $x i32) (param $n i32) (param $xq i32) (param $xs i32)
-    (local $end i32)
+  ;; Returns 1 if a value was NaN or infinite (its group's numbers are then meaningless), else 0: v - v is 0 for
+  ;; every finite v and NaN otherwise, and a NaN in the running sum stays.
+  (func (export "quantize_x") (param $x i32) (param $n i32) (param $xq i32) (param $xs i32) (result i32)
+    (local $end i32) (local $finite v128)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
     (local $v4 v128) (local $v5 v128) (local $v6 v128) (local $v7 v128)
     (local $m v128) (local $max f32) (local $inv v128) (local $scale f32)
@@ -37,6 +38,15 @@
         (local.set $v5 (v128.load offset=80 (local.get $x)))
         (local.set $v6 (v128.load offset=96 (local.get $x)))
         (local.set $v7 (v128.load offset=112 (local.get $x)))
+        (local.set $finite
+          (f32x4.add (local.get $finite)
+            (f32x4.add
+              (f32x4.add
+                (f32x4.add (f32x4.sub (local.get $v0) (local.get $v0)) (f32x4.sub (local.get $v1) (local.get $v1)))
+                (f32x4.add (f32x4.sub (local.get $v2) (local.get $v2)) (f32x4.sub (local.get $v3) (local.get $v3))))
+              (f32x4.add
+                (f32x4.add (f32x4.sub (local.get $v4) (local.get $v4)) (f32x4.sub (local.get $v5) (local.get $v5)))
+                (f32x4.add (f32x4.sub (local.get $v6) (local.get $v6)) (f32x4.sub (local.get $v7) (local.get $v7)))))))
         ;; pmax (plain maxps) is enough: the operands are absolute values.
         (local.set $m
           (f32x4.pmax
@@ -79,7 +89,8 @@
         (local.set $x (i32.add (local.get $x) (i32.const 128)))
         (local.set $xq (i32.add (local.get $xq) (i32.const 32)))
         (local.set $xs (i32.add (local.get $xs) (i32.const 4)))
-        (br $group))))
+        (br $group)))
+    (v128.any_true (f32x4.ne (local.get $finite) (local.get $finite))))
 
   ;; One group of an input-major ('in-out') matrix quantized by quantize_x's rule: rows [0, 32) of n columns (n
   ;; a multiple of 4) at w, rows ldw bytes apart; in column o the group's 32 values get scale = max|w| / 127

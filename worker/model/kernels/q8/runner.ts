@@ -45,12 +45,10 @@ export class Q8Runner {
     const input = this.inputRoom(blockRows * inDim);
     for (let r = 0; r < outDim; r += blockRows) {
       const block = weight.subarray(r * inDim, Math.min(outDim, r + blockRows) * inDim);
-      // The kernel takes finite inputs only (as quantizeWeightsQ8 insists).
-      for (let i = 0; i < block.length; i++) {
-        if (!Number.isFinite(block[i])) throw new Error(`quantizeWeightsQ8: non-finite weight in output row ${r + Math.floor(i / inDim)}`);
-      }
       this.arena.f32(input.xPtr, block.length).set(block);
-      this.kernels.quantizeX(input.xPtr, block.length, wPtr + r * inDim, wsPtr + (r * inDim) / Q8_GROUP * 4);
+      if (this.kernels.quantizeX(input.xPtr, block.length, wPtr + r * inDim, wsPtr + (r * inDim) / Q8_GROUP * 4)) {
+        quantizeWeightsQ8(weight, inDim, outDim, 'out-in'); // throws, naming the weight
+      }
     }
     return { inDim, outDim, wPtr, wsPtr };
   }
