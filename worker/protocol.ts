@@ -35,6 +35,13 @@ export interface CompletionOptions extends Omit<GenerationOptions, 'signal' | 'n
   /** Reuse the keys/values of the previous prompt's common prefix (default true; false for benchmarks). */
   reusePrefix?: boolean;
   /**
+   * Only run the prompt into the prefix cache and generate nothing (`done` with no alternatives): the caret came
+   * to rest somewhere new, and the suggestion asked for there after the next pause should find its prompt
+   * already run. The prompt window is chosen as for a suggestion with these options (it depends on
+   * `maxNewTokens`), so that the two agree.
+   */
+  prefillOnly?: boolean;
+  /**
    * Test-only (honoured only when the worker runs with INKLING_ENGINE_DEBUG=1): block the thread this long
    * after every generated token, so that tests can cancel a job in the middle without racing it.
    */

@@ -316,7 +316,7 @@ function cancelled(job: Job): void {
 
 /** The generation options of a request, without the engine's own fields (generate refuses unknown ones). */
 function generationOptions(options: CompletionOptions, numAlternatives: number): GenerationOptions {
-  const { stopAtSentenceEnd, reusePrefix: _reuse, debugStepDelayMs: _delay, ...rest } = options;
+  const { stopAtSentenceEnd, reusePrefix: _reuse, prefillOnly: _prefill, debugStepDelayMs: _delay, ...rest } = options;
   return {
     ...rest,
     maxNewTokens: rest.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
@@ -395,8 +395,27 @@ async function suggest(
   const numAlternatives = options.numReturnSequences!;
   const prepared = eng.session.prepare(promptIds, {
     reuse: msg.options.reusePrefix ?? true,
-    screen: promptScreen(eng.model, eng.tokenizer, promptIds, options),
+    screen: msg.options.prefillOnly ? undefined : promptScreen(eng.model, eng.tokenizer, promptIds, options),
   });
+  if (msg.options.prefillOnly) {
+    prepared.release();
+    if (isStale(job)) return cancelled(job);
+    post({
+      type: 'done',
+      id: msg.id,
+      alternatives: [],
+      reusedTokens: prepared.reusedTokens,
+      promptTokens: promptIds.length,
+      timings: {
+        queueMs: times.queueMs,
+        tokenizeMs: times.tokenizeMs,
+        prefillMs: prepared.prefillMs,
+        decodeMs: 0,
+        totalMs: performance.now() - times.started,
+      },
+    });
+    return;
+  }
   const streams = Array.from(
     { length: numAlternatives },
     () => new SuggestionStream({ stopAtSentenceEnd: msg.options.stopAtSentenceEnd ?? false, afterSpace: /[ \t]$/.test(msg.prefix) }),

@@ -466,6 +466,7 @@ export class EngineHost {
       repetitionPenalty: decoding.repetitionPenalty,
       noRepeatNgramSize: decoding.noRepeatNgramSize,
       stopAtSentenceEnd: request.stopAtSentenceEnd ?? this.options.stopAtSentenceEnd ?? false,
+      prefillOnly: request.prefillOnly,
       ...request.engine,
     };
     // The generation loop refuses keys it does not know, and undefined ones carry nothing.

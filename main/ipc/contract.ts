@@ -100,6 +100,12 @@ export interface CompletionRequest {
   /** Overrides of the saved decoding settings. */
   decoding?: Partial<DecodingSettings>;
   stopAtSentenceEnd?: boolean;
+  /**
+   * Only run this prefix into the engine's cache, generating nothing (`done` with no alternatives): sent when
+   * the caret comes to rest somewhere new, so that a suggestion asked for there later finds its prompt
+   * already run. Like any request it supersedes the older ones.
+   */
+  prefillOnly?: boolean;
 }
 
 export type CompletionEvent =

@@ -128,7 +128,7 @@ export function tail(text: string, maxChars: number): string {
 export function completionRequest(value: unknown, name = 'request'): CompletionRequest {
   const input = plainObject(value, name);
   for (const key of Object.keys(input)) {
-    if (!['requestId', 'documentId', 'prefix', 'numAlternatives', 'decoding', 'stopAtSentenceEnd'].includes(key)) {
+    if (!['requestId', 'documentId', 'prefix', 'numAlternatives', 'decoding', 'stopAtSentenceEnd', 'prefillOnly'].includes(key)) {
       throw new ApiError('INVALID_INPUT', `${name} has an unknown field "${key.slice(0, 64)}"`);
     }
   }
@@ -145,5 +145,7 @@ export function completionRequest(value: unknown, name = 'request'): CompletionR
   if (decoding !== undefined) request.decoding = decoding;
   const stop = optional(boolean)(input.stopAtSentenceEnd, `${name}.stopAtSentenceEnd`);
   if (stop !== undefined) request.stopAtSentenceEnd = stop;
+  const prefillOnly = optional(boolean)(input.prefillOnly, `${name}.prefillOnly`);
+  if (prefillOnly !== undefined) request.prefillOnly = prefillOnly;
   return request;
 }

@@ -148,6 +148,16 @@ test('complete: saved decoding settings are applied, events are forwarded in the
   ]);
 });
 
+test('complete: a prefill-only request reaches the engine as one, with the saved settings (its prompt window depends on them)', async () => {
+  await api.updateSettings({ decoding: { maxNewTokens: 9 } });
+  await api.complete({ requestId: 'warm', documentId: 'doc-1', prefix: 'Hello', prefillOnly: true });
+  const sent = engine.requests[0]!;
+  assert.equal(sent.prefillOnly, true);
+  assert.equal(sent.decoding?.maxNewTokens, 9);
+  await api.complete({ requestId: 'plain', documentId: 'doc-1', prefix: 'Hello' });
+  assert.equal(engine.requests[1]!.prefillOnly, undefined);
+});
+
 test('complete: a huge paste reaches the engine as the tail of the text, not whole', async () => {
   const book = '😀'.repeat(3_000_000) + 'The end';
   await api.complete({ requestId: 'big', documentId: 'doc-1', prefix: book });
@@ -169,6 +179,7 @@ test('complete: malformed requests are refused without reaching the engine', asy
     { ...base, decoding: { temperature: -1 } },
     { ...base, decoding: { speed: 3 } },
     { ...base, extra: true },
+    { ...base, prefillOnly: 'yes' },
   ];
   for (const request of bad) assert.equal((await failure('complete', request)).code, 'INVALID_INPUT', JSON.stringify(request));
   assert.equal(engine.requests.length, 0);

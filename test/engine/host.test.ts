@@ -103,6 +103,16 @@ describe('engine host with the real worker', () => {
     assert.ok(end.promptTokens === 5);
   });
 
+  test('a prefill-only request ends in done with no alternatives; the suggestion after it reuses its prompt', async () => {
+    const prefix = 'A prefill warms the cache for the suggestion that comes after it';
+    const warm = done(await request(host, { requestId: 'warm', prefix, prefillOnly: true }));
+    assert.deepEqual(warm.alternatives, []);
+    assert.ok(warm.promptTokens > 8);
+    const after = done(await request(host, { requestId: 'after-warm', prefix }));
+    assert.equal(after.reusedTokens, warm.promptTokens - 1);
+    assert.ok(after.alternatives[0].length > 0);
+  });
+
   test('several alternatives arrive, each with its own deltas', async () => {
     const outcome = await request(host, {
       requestId: 'alts',

@@ -69,6 +69,29 @@ test('a completion streams deltas, then done with timings', async () => {
   for (const value of Object.values(done.timings)) assert.ok(value >= 0);
 });
 
+test('a prefill-only request runs the prompt into the cache and generates nothing; the suggestion after it reuses the prompt', async () => {
+  const prefix = 'The old lighthouse keeper climbed the stairs every evening, and';
+  const warmEnd = next(endOf('warm'));
+  complete('warm', prefix, { prefillOnly: true, reusePrefix: false });
+  const warm = await warmEnd;
+  assert.equal(warm.type, 'done');
+  if (warm.type !== 'done') return;
+  assert.deepEqual(warm.alternatives, []);
+  assert.equal(received.filter((m) => m.type === 'delta' && m.id === 'warm').length, 0);
+  assert.ok(warm.promptTokens > 10);
+  assert.equal(warm.reusedTokens, 0);
+
+  const end = next(endOf('after-warm'));
+  complete('after-warm', prefix);
+  const done = await end;
+  assert.equal(done.type, 'done');
+  if (done.type !== 'done') return;
+  // Only the last token runs again (its logits choose the first new token).
+  assert.equal(done.promptTokens, warm.promptTokens);
+  assert.equal(done.reusedTokens, warm.promptTokens - 1);
+  assert.ok(done.alternatives[0].length > 0);
+});
+
 test('a newer request stops the running generation early, and then runs', async () => {
   const maxNewTokens = 40;
   const firstEnd = next(endOf('long'));

@@ -357,3 +357,67 @@ test('switching documents or turning suggestions off clears everything', () => {
   k.send({ type: 'settings', settings: { ...SETTINGS, enabled: false } });
   assert.equal(k.ghost, '');
 });
+
+test('a caret that comes to rest at a completion point warms the engine there: one prefill-only request, nothing shown', () => {
+  const h = new Harness('The cat sat.\nA dog');
+  h.caret = 12; // the end of the first line
+  h.send({ type: 'caret', editor: h.editor });
+  assert.equal(h.requests().length, 0, 'nothing before the pause');
+  // The arrow keys move on before the timer fires: only the latest position is warmed.
+  h.caret = h.text.length;
+  h.send({ type: 'caret', editor: h.editor });
+  assert.deepEqual(h.effects.filter((e) => e.type === 'schedule').map((e) => e.type === 'schedule' && e.delayMs), [300, 300]);
+  h.pause();
+  assert.deepEqual(h.requests(), [{ requestId: 't-3', documentId: 'doc-1', prefix: 'The cat sat.\nA dog', prefillOnly: true }]);
+  // Its events are not a suggestion: no ghost text, no latency, no waiting indicator.
+  h.done('t-3', []);
+  assert.equal(h.ghost, '');
+  assert.equal(h.state.lastLatencyMs, null);
+  assert.equal(h.state.pending, null);
+  // A caret event at the same place afterwards does not warm again.
+  h.send({ type: 'caret', editor: h.editor });
+  assert.equal(h.effects.filter((e) => e.type === 'schedule').length, 2);
+
+  // Typing then replaces the prefill timer with the suggestion's own, and the pause asks for a suggestion.
+  h.type(' ran');
+  h.pause();
+  assert.deepEqual(h.lastRequest(), { requestId: 't-5', documentId: 'doc-1', prefix: 'The cat sat.\nA dog ran', numAlternatives: 1 });
+});
+
+test('no prefill mid-line, with a selection, on an empty document, or when suggestions are off', () => {
+  const cases: [Harness, number, boolean][] = [
+    [new Harness('Hello world'), 3, true],
+    [new Harness('Hello world'), 11, false],
+    [new Harness('   '), 3, true],
+    [new Harness('Hello world', { enabled: false }), 11, true],
+  ];
+  for (const [h, caret, collapsed] of cases) {
+    h.caret = caret;
+    h.send({ type: 'caret', editor: { ...h.editor, collapsed } });
+    assert.equal(h.effects.filter((e) => e.type === 'schedule').length, 0, JSON.stringify(h.editor));
+  }
+  // A prefill timer that fires after the caret moved on (or the text changed under it) sends nothing.
+  const moved = new Harness('Hello world');
+  moved.send({ type: 'caret', editor: moved.editor });
+  const token = moved.effects.find((e) => e.type === 'schedule');
+  assert.ok(token?.type === 'schedule');
+  moved.send({ type: 'timer', token: token.token, editor: { ...moved.editor, caret: 5 } });
+  assert.equal(moved.requests().length, 0);
+});
+
+test('moving the caret away from a suggestion cancels it and warms the new place', () => {
+  const h = new Harness('First line\nSecond');
+  const id = h.suggest([' sat.'], false);
+  h.caret = 10; // the end of "First line"
+  const effects = h.send({ type: 'caret', editor: h.editor });
+  assert.deepEqual(effects.map((e) => e.type), ['cancel', 'schedule']);
+  assert.deepEqual(effects[0], { type: 'cancel', requestId: id });
+  assert.equal(h.ghost, '');
+  h.pause();
+  assert.equal(h.lastRequest().prefix, 'First line');
+  assert.equal(h.lastRequest().prefillOnly, true);
+  // Leaving the editor drops the timer as it drops a suggestion.
+  h.caret = h.text.length;
+  h.send({ type: 'caret', editor: h.editor });
+  assert.deepEqual(h.send({ type: 'dismiss' }), [{ type: 'unschedule' }]);
+});

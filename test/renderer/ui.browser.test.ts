@@ -189,6 +189,25 @@ test('Ctrl+Right accepts a word; typing the same letters keeps the rest; other l
   assert.equal(await suggestion().count(), 0);
 });
 
+test('a caret that comes to rest at the end of a paragraph warms the engine there, and shows nothing', { skip }, async () => {
+  await editor().focus();
+  const before = (await mock<unknown[]>('requests')).length;
+  const end = await editor().evaluate((el: HTMLTextAreaElement) => {
+    const at = el.value.indexOf('\n');
+    el.setSelectionRange(at, at);
+    return at;
+  });
+  await page.waitForFunction((n) => (window as unknown as { __inklingMock: { requests: unknown[] } }).__inklingMock.requests.length > n, before);
+  const sent = (await mock<{ prefix: string; prefixLength: number; prefillOnly?: boolean }[]>('requests')).slice(before);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].prefillOnly, true);
+  assert.equal(sent[0].prefixLength, end);
+  assert.equal(sent[0].prefix, (await value()).slice(0, end).slice(-80));
+  await page.waitForTimeout(300);
+  assert.equal(await suggestion().count(), 0);
+  assert.equal((await mock<unknown[]>('requests')).length, before + 1, 'resting there does not warm again');
+});
+
 test('Alt+] fetches alternatives and cycles through them', { skip }, async () => {
   await caretToEnd();
   await page.keyboard.type(' so');

@@ -6,6 +6,10 @@
  * The life of a suggestion: typing (re)starts a pause timer; when it fires at a sensible caret position a
  * request goes out; `delta` events grow the ghost text; Tab inserts it, Ctrl+→ inserts one word; typing
  * the same characters as the ghost text "types through" it and keeps the rest; anything else drops it.
+ *
+ * A caret that comes to rest somewhere new (a click, the arrow keys) starts the same timer for a prefill:
+ * when it fires, a request with `prefillOnly` has the engine run the prompt there, which shows nothing. On a
+ * large model and a long document that is seconds of work that the first suggestion there no longer waits for.
  */
 import type { CompletionEvent, CompletionRequest } from '../../../main/ipc/contract.js';
 import { CONTEXT_TAIL_CHARS, cleanSuggestion, isCompletionPoint, nextWordLength, promptPrefix } from './suggestion-text.js';
@@ -57,7 +61,10 @@ export interface SuggestionState {
   idPrefix: string;
   /** Counter behind request ids and timer tokens. */
   seq: number;
-  timer: { token: number; caret: number } | null;
+  /** 'suggest' asks for a suggestion when it fires; 'prefill' only warms the engine's cache (nothing shown). */
+  timer: { token: number; caret: number; purpose: 'suggest' | 'prefill' } | null;
+  /** Where the last prefill was scheduled, while the text is unchanged: caret events there do not repeat it. */
+  prefilledAt: number | null;
   pending: PendingRequest | null;
   suggestion: Suggestion | null;
   lastLatencyMs: number | null;
@@ -102,6 +109,7 @@ export function initialSuggestionState(settings: SuggestionSettings, documentId 
     idPrefix,
     seq: 0,
     timer: null,
+    prefilledAt: null,
     pending: null,
     suggestion: null,
     lastLatencyMs: null,
@@ -176,7 +184,7 @@ export function step(state: SuggestionState, event: SuggestionEvent): Step {
     }
     case 'document': {
       const cleared = clearAll(state);
-      return { ...cleared, state: { ...cleared.state, documentId: event.documentId } };
+      return { ...cleared, state: { ...cleared.state, documentId: event.documentId, prefilledAt: null } };
     }
   }
 }
@@ -198,17 +206,18 @@ function clearAll(state: SuggestionState): Step {
   return { state: { ...state, pending: null, timer: null, suggestion: null }, effects };
 }
 
-function schedule(state: SuggestionState, caret: number): Step {
+function schedule(state: SuggestionState, caret: number, purpose: 'suggest' | 'prefill' = 'suggest'): Step {
   if (!state.settings.enabled) return same(state);
   const token = state.seq + 1;
   return {
-    state: { ...state, seq: token, timer: { token, caret } },
+    state: { ...state, seq: token, timer: { token, caret, purpose } },
     effects: [{ type: 'schedule', token, delayMs: state.settings.delayMs }],
   };
 }
 
 
-function onInput(state: SuggestionState, editor: EditorSnapshot): Step {
+function onInput(previous: SuggestionState, editor: EditorSnapshot): Step {
+  const state = previous.prefilledAt === null ? previous : { ...previous, prefilledAt: null };
   const s = state.suggestion;
   const typed = s ? typedThrough(state, s, editor) : null;
   if (s && typed !== null) {
@@ -252,10 +261,14 @@ function keepMatching(state: SuggestionState, s: Suggestion): Suggestion | null 
 }
 
 function onCaret(state: SuggestionState, editor: EditorSnapshot): Step {
-  const expected = state.suggestion ? suggestionCaret(state.suggestion) : state.timer?.caret;
-  if (expected === undefined && !state.pending) return same(state);
+  const expected = state.suggestion ? suggestionCaret(state.suggestion) : (state.timer?.caret ?? state.prefilledAt);
   if (editor.collapsed && editor.caret === expected) return same(state);
-  return clearAll(state);
+  const cleared = clearAll(state);
+  if (!editor.collapsed || !isCompletionPoint(editor.text, editor.caret)) return cleared;
+  // Where a suggestion could be asked for: warm the engine's cache there once the caret rests.
+  const scheduled = schedule({ ...cleared.state, prefilledAt: editor.caret }, editor.caret, 'prefill');
+  const effects = cleared.effects.filter((e) => e.type !== 'unschedule');
+  return { state: scheduled.state, effects: [...effects, ...scheduled.effects] };
 }
 
 function onTimer(state: SuggestionState, token: number, editor: EditorSnapshot): Step {
@@ -263,7 +276,24 @@ function onTimer(state: SuggestionState, token: number, editor: EditorSnapshot):
   const next = { ...state, timer: null };
   if (!state.settings.enabled || !editor.collapsed || editor.caret !== state.timer.caret) return same(next);
   if (!isCompletionPoint(editor.text, editor.caret)) return same(next);
+  if (state.timer.purpose === 'prefill') return prefill(next, editor);
   return request(next, editor, 'inline', 1, 1);
+}
+
+/**
+ * Has the engine run the prompt at the caret without suggesting anything. Not a pending request: its events
+ * are ignored, and it needs no cancelling, since any later request supersedes it in the engine (which still
+ * keeps what the prefill ran).
+ */
+function prefill(state: SuggestionState, editor: EditorSnapshot): Step {
+  const seq = state.seq + 1;
+  const request: CompletionRequest = {
+    requestId: `${state.idPrefix}-${seq}`,
+    documentId: state.documentId,
+    prefix: promptPrefix(editor.text, editor.caret),
+    prefillOnly: true,
+  };
+  return { state: { ...state, seq }, effects: [{ type: 'request', request }] };
 }
 
 /** Sends a new request anchored at the caret, superseding any other. */

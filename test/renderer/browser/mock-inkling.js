@@ -210,6 +210,11 @@
       mock.requests.push({ ...request, prefix: request.prefix.slice(-80), prefixLength: request.prefix.length });
       // Latest wins, as in main.
       for (const id of [...running.keys()]) stopRun(id, true);
+      if (request.prefillOnly) {
+        // The engine only runs the prompt: done, with nothing to show.
+        setTimeout(() => emitCompletion({ requestId: request.requestId, type: 'done', alternatives: [], latencyMs: mock.latencyMs, reusedTokens: 0 }), mock.chunkDelayMs);
+        return later(undefined);
+      }
       const n = request.numAlternatives ?? 1;
       const alternatives = mock.reply(request.prefix, n);
       const timers = [];
