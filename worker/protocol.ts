@@ -43,9 +43,12 @@ export interface CompletionOptions extends Omit<GenerationOptions, 'signal' | 'n
   prefillOnly?: boolean;
   /**
    * Test-only (honoured only when the worker runs with INKLING_ENGINE_DEBUG=1): block the thread this long
-   * after every generated token, so that tests can cancel a job in the middle without racing it.
+   * after every generated token (and every pass of a `prefillOnly` job), so that tests can cancel a job in the
+   * middle without racing it.
    */
   debugStepDelayMs?: number;
+  /** Test-only, as `debugStepDelayMs`: the tokens per pass of a `prefillOnly` job (which sleeps that delay between passes). */
+  debugPrefillChunkTokens?: number;
 }
 
 export interface InitMessage {

@@ -38,7 +38,7 @@ import { disposeMerged, loraSet, mergeLora } from './train/lora.js';
 import { modelFromParams, paramMapOf } from './train/params.js';
 import { WorkerTraining } from './training-job.js';
 import { AssistLane } from './assist-job.js';
-import { PrefixSession, contextWindow } from './session.js';
+import { PrefillStopped, PrefixSession, contextWindow, type PreparedPrompt } from './session.js';
 import { SuggestionStream } from './suggestion.js';
 import { loadTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -316,7 +316,7 @@ function cancelled(job: Job): void {
 
 /** The generation options of a request, without the engine's own fields (generate refuses unknown ones). */
 function generationOptions(options: CompletionOptions, numAlternatives: number): GenerationOptions {
-  const { stopAtSentenceEnd, reusePrefix: _reuse, prefillOnly: _prefill, debugStepDelayMs: _delay, ...rest } = options;
+  const { stopAtSentenceEnd, reusePrefix: _reuse, prefillOnly: _prefill, debugStepDelayMs: _delay, debugPrefillChunkTokens: _chunk, ...rest } = options;
   return {
     ...rest,
     maxNewTokens: rest.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
@@ -383,6 +383,53 @@ async function run(job: Job): Promise<void> {
   }
 }
 
+/**
+ * Tokens per pass of a prefill-only job: ~0.5 s on GPT-2 small with two threads, so a newer request waits at
+ * most about that long for the warm-up it supersedes, which keeps the passes it ran.
+ */
+const PREFILL_CHUNK_TOKENS = 128;
+
+/** Runs the prompt the session lacks and nothing else (`CompletionOptions.prefillOnly`), in stoppable passes. */
+function prefillOnly(
+  job: Job,
+  eng: Engine,
+  promptIds: number[],
+  times: { queueMs: number; tokenizeMs: number; started: number },
+  betweenPasses: () => void,
+): void {
+  const { msg } = job;
+  let prepared: PreparedPrompt;
+  try {
+    prepared = eng.session.prepare(promptIds, {
+      reuse: msg.options.reusePrefix ?? true,
+      chunkTokens: (debug ? msg.options.debugPrefillChunkTokens : undefined) ?? PREFILL_CHUNK_TOKENS,
+      shouldStop: () => {
+        betweenPasses();
+        return isStale(job);
+      },
+    });
+  } catch (err) {
+    if (err instanceof PrefillStopped) return cancelled(job);
+    throw err;
+  }
+  prepared.release();
+  if (isStale(job)) return cancelled(job);
+  post({
+    type: 'done',
+    id: msg.id,
+    alternatives: [],
+    reusedTokens: prepared.reusedTokens,
+    promptTokens: promptIds.length,
+    timings: {
+      queueMs: times.queueMs,
+      tokenizeMs: times.tokenizeMs,
+      prefillMs: prepared.prefillMs,
+      decodeMs: 0,
+      totalMs: performance.now() - times.started,
+    },
+  });
+}
+
 /** Runs the prompt the session lacks, generates, and streams the shaped suggestions. */
 async function suggest(
   job: Job,
@@ -393,35 +440,17 @@ async function suggest(
 ): Promise<void> {
   const { msg } = job;
   const numAlternatives = options.numReturnSequences!;
+  const stepDelayMs = debug ? (msg.options.debugStepDelayMs ?? 0) : 0;
+  const sleeper = stepDelayMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) : null;
+  if (msg.options.prefillOnly) return prefillOnly(job, eng, promptIds, times, sleeper === null ? () => {} : () => Atomics.wait(sleeper, 0, 0, stepDelayMs));
   const prepared = eng.session.prepare(promptIds, {
     reuse: msg.options.reusePrefix ?? true,
-    screen: msg.options.prefillOnly ? undefined : promptScreen(eng.model, eng.tokenizer, promptIds, options),
+    screen: promptScreen(eng.model, eng.tokenizer, promptIds, options),
   });
-  if (msg.options.prefillOnly) {
-    prepared.release();
-    if (isStale(job)) return cancelled(job);
-    post({
-      type: 'done',
-      id: msg.id,
-      alternatives: [],
-      reusedTokens: prepared.reusedTokens,
-      promptTokens: promptIds.length,
-      timings: {
-        queueMs: times.queueMs,
-        tokenizeMs: times.tokenizeMs,
-        prefillMs: prepared.prefillMs,
-        decodeMs: 0,
-        totalMs: performance.now() - times.started,
-      },
-    });
-    return;
-  }
   const streams = Array.from(
     { length: numAlternatives },
     () => new SuggestionStream({ stopAtSentenceEnd: msg.options.stopAtSentenceEnd ?? false, afterSpace: /[ \t]$/.test(msg.prefix) }),
   );
-  const stepDelayMs = debug ? (msg.options.debugStepDelayMs ?? 0) : 0;
-  const sleeper = stepDelayMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) : null;
   const { controller } = job;
   let result;
   try {

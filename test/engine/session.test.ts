@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { generate, promptScreen } from '../../worker/generate/index.js';
 import { loadModel } from '../../worker/model/load.js';
 import type { ForwardOptions, KvCache, LanguageModel } from '../../worker/model/types.js';
-import { PrefixSession, commonPrefixLength, contextWindow } from '../../worker/session.js';
+import { PrefillStopped, PrefixSession, chunkEnds, commonPrefixLength, contextWindow } from '../../worker/session.js';
 import { gpt2Tokenizer } from '../../worker/tokenizer/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -259,5 +259,74 @@ test('a prompt prepared with generate’s own screen runs once; a generation tha
   assert.equal(r.reusedTokens, 0, 'the prompt ran again');
   r.release();
   assert.deepEqual(rerun.sequences[0].ids, (await generate(model, tokenizer, ids, sampling)).sequences[0].ids);
+  session.dispose();
+});
+
+test('chunkEnds: passes of the chunk size, none shorter than half of it', () => {
+  assert.deepEqual(chunkEnds(0, 40, 8), [8, 16, 24, 32]);
+  assert.deepEqual(chunkEnds(5, 17, 8), []);
+  assert.deepEqual(chunkEnds(5, 18, 8), [13]);
+  assert.deepEqual(chunkEnds(0, 1000, 128), [128, 256, 384, 512, 640, 768, 896]);
+  assert.deepEqual(chunkEnds(0, 1000, undefined), []);
+  for (const [from, to, chunk] of [[0, 40, 8], [3, 100, 9], [0, 1000, 128], [7, 7 + 193, 128]]) {
+    const ends = [from, ...chunkEnds(from, to, chunk), to];
+    for (let i = 1; i < ends.length; i++) assert.ok(ends[i] - ends[i - 1] > chunk / 2, `${ends}`);
+  }
+  assert.throws(() => chunkEnds(0, 40, 4), /chunkTokens/);
+});
+
+const LONG_TEXT =
+  'The lighthouse keeper climbed the stairs every evening, and from the lamp room he could see the whole bay, the ' +
+  'fishing boats coming home, the gulls over the harbour wall, and the lights of the town across the water, one by one.';
+
+test('a prompt run in chunks gives the one long pass its logits, on one thread and on two', async () => {
+  const ids = tokenizer.encode(LONG_TEXT).slice(0, 40);
+  assert.equal(ids.length, 40);
+  for (const threads of [1, 2]) {
+    const m = threads === 1 ? model : await loadModel(modelDir, { threads: 2 });
+    try {
+      const whole = new PrefixSession(m).prepare(ids, { reuse: true });
+      const wholeLogits = (await whole.model.forward([ids], whole.model.createCache(1)).data()) as Float32Array;
+      whole.release();
+      const session = new PrefixSession(m);
+      const chunked = session.prepare(ids, { reuse: true, chunkTokens: 8, shouldStop: () => false });
+      const view = chunked.model.forward([ids], chunked.model.createCache(1));
+      // The same sums up to float32 rounding (the attention's shapes differ: each pass sees the cache so far).
+      const diff = maxAbsDiff(view.dataSync() as Float32Array, wholeLogits);
+      assert.ok(diff < 1e-4, `${threads} thread(s): ${diff}`);
+      view.dispose();
+      chunked.release();
+      assert.deepEqual(session.cachedIds, ids);
+      session.dispose();
+    } finally {
+      if (m !== model) m.dispose();
+    }
+  }
+});
+
+test('a chunked prefill told to stop keeps the chunks it ran, and the next prompt starts from them', async () => {
+  const counting = new CountingModel(model);
+  const session = new PrefixSession(counting);
+  const ids = tokenizer.encode(LONG_TEXT).slice(0, 40);
+  let asked = 0;
+  // The session's cache exists from its first prompt on; the stopped prefill must add nothing to it.
+  session.prepare(tokenizer.encode('Hello'), { reuse: true }).release();
+  counting.positions = 0;
+  const before = tf.memory().numTensors;
+  assert.throws(
+    () => session.prepare(ids, { reuse: true, chunkTokens: 8, shouldStop: () => ++asked === 2 }),
+    (err: unknown) => err instanceof PrefillStopped && err.ranTokens === 16,
+  );
+  assert.equal(tf.memory().numTensors, before, 'no tensor left by the stopped prefill');
+  assert.deepEqual(session.cachedIds, ids.slice(0, 16));
+  assert.equal(counting.positions, 16);
+
+  const p = session.prepare(ids, { reuse: true });
+  assert.equal(p.reusedTokens, 16);
+  assert.equal(counting.positions, 40, 'only the rest ran');
+  const logits = p.model.forward([ids], p.model.createCache(1));
+  assert.ok(maxAbsDiff(logits.dataSync() as Float32Array, freshLogits(ids)) < 1e-4);
+  logits.dispose();
+  p.release();
   session.dispose();
 });

@@ -92,6 +92,28 @@ test('a prefill-only request runs the prompt into the cache and generates nothin
   assert.ok(done.alternatives[0].length > 0);
 });
 
+test('a newer request stops a prefill-only job between its passes; the passes it ran are kept', async () => {
+  const words = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen'.split(' ');
+  const prefix = Array.from({ length: 4 }, () => words.join(' ')).join(', ');
+  const warmEnd = next(endOf('warm-long'));
+  // 8 tokens a pass with 60 ms between passes: the whole window (~50 tokens) would take 5-6 passes, ~0.35 s.
+  complete('warm-long', prefix, { prefillOnly: true, reusePrefix: false, debugPrefillChunkTokens: 8, debugStepDelayMs: 60 });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const newerEnd = next(endOf('after-stop'));
+  const stoppedAt = performance.now();
+  Atomics.store(cancelBelow, 0, seq + 1);
+  complete('after-stop', prefix);
+  const warm = await warmEnd;
+  assert.equal(warm.type, 'cancelled');
+  assert.ok(performance.now() - stoppedAt < 300, 'stopped at the next pass, not after the whole prompt');
+  const done = await newerEnd;
+  assert.ok(done.type === 'done', JSON.stringify(done));
+  assert.ok(done.promptTokens >= 40, `${done.promptTokens} prompt tokens`);
+  // What the stopped job ran, whole passes of 8 from the start, is what the newer one did not run again.
+  const { reusedTokens } = done;
+  assert.ok(reusedTokens >= 8 && reusedTokens < done.promptTokens - 1 && reusedTokens % 8 === 0, `reused ${reusedTokens}`);
+});
+
 test('a newer request stops the running generation early, and then runs', async () => {
   const maxNewTokens = 40;
   const firstEnd = next(endOf('long'));
