@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { initBackend, gpt2Tokenizer } from '../worker/index.js';
 import { benchDecodeConfig, NEW_TOKENS, PROMPT_TOKENS, type DecodeConfigResult } from './decode-config.js';
 import { ensureGpt2SmallRandom, gpt2SmallConfig as gpt2Small, repoRoot } from './random-checkpoint.js';
-import { benchKeystroke } from './keystroke.js';
+import { benchFirstSuggestion, benchKeystroke } from './keystroke.js';
 import { benchTraining, trainBenchFields } from './train.js';
 import { measureCeiling, type MachineCeiling } from './machine-ceiling.js';
 import { decodeBytesPerToken, prefillFlops } from './model-work.js';
@@ -163,6 +163,14 @@ async function main(): Promise<void> {
     );
   }
 
+  // The first suggestion at a new place in a long document: cold, and after the editor's prefill-only request.
+  const first = await benchFirstSuggestion({ modelDir: dir, backend: values.backend, rounds: values.quick ? 1 : 3 });
+  log(
+    `first suggestion at a new place in ${first.docChars} characters (${first.promptTokens} tokens), GPT-2 small shape, exact: ` +
+      `${first.coldMs.toFixed(0)} ms cold; ${first.afterPrefillMs.toFixed(0)} ms after the prefill-only request sent when the caret rests ` +
+      `(which took ${first.prefillOnlyMs.toFixed(0)} ms)`,
+  );
+
   // Training last: its cases run in child processes (wasm's heap never shrinks) and take minutes.
   const training = values['skip-training'] ? null : await benchTraining({ backend: values.backend, steps: values.quick ? 1 : 2, log });
 
@@ -203,6 +211,12 @@ async function main(): Promise<void> {
       no_reuse: round(keystrokeAppAlternatives.withoutReuse.medianMs),
     },
     keystroke_gpt2_small_fast_p50_ms: { reuse: round(keystrokeSmallFast.withReuse.medianMs), no_reuse: round(keystrokeSmallFast.withoutReuse.medianMs) },
+    first_suggestion_gpt2_small_ms: {
+      prompt_tokens: first.promptTokens,
+      cold: round(first.coldMs),
+      after_prefill: round(first.afterPrefillMs),
+      prefill_only: round(first.prefillOnlyMs),
+    },
     ...(training ? trainBenchFields(training) : {}),
     // This machine is shared: the load average says how much the numbers above were disturbed.
     load_average_1m: round(loadavg()[0]!, 2),

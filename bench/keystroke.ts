@@ -91,14 +91,21 @@ function summarize(events: EngineDoneEvent[]): LatencySummary {
   };
 }
 
-function suggest(host: EngineHost, id: string, prefix: string, reusePrefix: boolean, request: KeystrokeBenchOptions['request']): Promise<EngineDoneEvent> {
+function suggest(
+  host: EngineHost,
+  id: string,
+  prefix: string,
+  reusePrefix: boolean,
+  request: KeystrokeBenchOptions['request'],
+  prefillOnly = false,
+): Promise<EngineDoneEvent> {
   const asked =
     request?.kind === 'app'
       ? { numAlternatives: request.alternatives, decoding: { ...DEFAULT_SETTINGS.decoding }, stopAtSentenceEnd: DEFAULT_SETTINGS.stopAtSentenceEnd, engine: { reusePrefix } }
       : { decoding: { maxNewTokens: SUGGESTION_TOKENS, doSample: false }, engine: { reusePrefix, minNewTokens: SUGGESTION_TOKENS, stop: [] } };
   return new Promise((resolve, reject) => {
     host.complete(
-      { requestId: id, documentId: 'bench', prefix, ...asked },
+      { requestId: id, documentId: 'bench', prefix, ...asked, ...(prefillOnly ? { prefillOnly } : {}) },
       (event) => {
         if (event.type === 'done') resolve(event as EngineDoneEvent);
         else if (event.type === 'error') reject(new Error(`${event.error.code}: ${event.error.message}`));
@@ -153,6 +160,63 @@ export async function benchKeystroke(options: KeystrokeBenchOptions): Promise<Ke
       withReuse,
       withoutReuse,
       speedup: withoutReuse.medianMs / withReuse.medianMs,
+    };
+  } finally {
+    await host.stop();
+  }
+}
+
+export interface FirstSuggestionResult {
+  bench: 'first-suggestion';
+  model: string;
+  docChars: number;
+  promptTokens: number;
+  rounds: number;
+  /** The first suggestion at a new place in a long document, nothing cached: median ms from request to done. */
+  coldMs: number;
+  /** The prefill-only request the editor sends when the caret comes to rest there. */
+  prefillOnlyMs: number;
+  /** Then a word typed and the suggestion asked for, as after the pause. */
+  afterPrefillMs: number;
+}
+
+/**
+ * The first suggestion at a new caret position in a long document, through the engine: cold, and after the
+ * prefill-only request the editor sends when the caret comes to rest (renderer/src/lib/suggestions.ts). Each
+ * round uses a document of its own, so that nothing is cached from the round before.
+ */
+export async function benchFirstSuggestion(options: Omit<KeystrokeBenchOptions, 'keystrokes' | 'request' | 'screen'> & { rounds?: number }): Promise<FirstSuggestionResult> {
+  const docChars = options.docChars ?? 4000;
+  const rounds = options.rounds ?? 3;
+  const host = new EngineHost();
+  try {
+    const status = await host.start(options.modelDir, {
+      backend: options.backend,
+      maxContextTokens: options.maxContextTokens,
+      threads: options.threads,
+      precision: options.precision,
+    });
+    if (status.state !== 'ready') throw new Error(`the engine did not start: ${status.error?.message ?? status.state}`);
+    const document = (tag: string) => `${tag}. ${PROSE.repeat(Math.ceil(docChars / PROSE.length))}`.slice(0, docChars).trimEnd();
+    const cold: EngineDoneEvent[] = [];
+    const prefills: EngineDoneEvent[] = [];
+    const after: EngineDoneEvent[] = [];
+    for (let round = 0; round < rounds; round++) {
+      cold.push(await suggest(host, `cold-${round}`, document(`Cold ${round}`) + ' When', true, undefined));
+      const warmed = document(`Warm ${round}`);
+      prefills.push(await suggest(host, `prefill-${round}`, warmed, true, undefined, true));
+      after.push(await suggest(host, `after-${round}`, warmed + ' When', true, undefined));
+    }
+    const median = (events: EngineDoneEvent[]) => percentile(events.map((e) => e.latencyMs).sort((a, b) => a - b), 0.5);
+    return {
+      bench: 'first-suggestion',
+      model: status.modelName,
+      docChars,
+      promptTokens: cold[0].promptTokens,
+      rounds,
+      coldMs: median(cold),
+      prefillOnlyMs: median(prefills),
+      afterPrefillMs: median(after),
     };
   } finally {
     await host.stop();
