@@ -375,12 +375,22 @@ async function run(job: Job): Promise<void> {
 
   if (isStale(job)) return cancelled(job);
   try {
-    await suggest(job, eng, options, promptIds, { queueMs, tokenizeMs, started });
+    const times = { queueMs, tokenizeMs, started };
+    if (msg.options.prefillOnly) prefillOnly(job, eng, promptIds, times);
+    else await suggest(job, eng, options, promptIds, times);
   } catch (err) {
     // The cache may hold a half-run step: start the next request from a clean one.
     eng.session.reset();
     throw err;
   }
+}
+
+/** Test-only (INKLING_ENGINE_DEBUG=1): blocks the thread for `debugStepDelayMs`, so that tests can cancel mid-job. */
+function debugPause(options: CompletionOptions): (() => void) | null {
+  const ms = debug ? (options.debugStepDelayMs ?? 0) : 0;
+  if (ms <= 0) return null;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  return () => void Atomics.wait(sleeper, 0, 0, ms);
 }
 
 /**
@@ -395,16 +405,16 @@ function prefillOnly(
   eng: Engine,
   promptIds: number[],
   times: { queueMs: number; tokenizeMs: number; started: number },
-  betweenPasses: () => void,
 ): void {
   const { msg } = job;
+  const pause = debugPause(msg.options);
   let prepared: PreparedPrompt;
   try {
     prepared = eng.session.prepare(promptIds, {
       reuse: msg.options.reusePrefix ?? true,
       chunkTokens: (debug ? msg.options.debugPrefillChunkTokens : undefined) ?? PREFILL_CHUNK_TOKENS,
       shouldStop: () => {
-        betweenPasses();
+        pause?.();
         return isStale(job);
       },
     });
@@ -440,9 +450,7 @@ async function suggest(
 ): Promise<void> {
   const { msg } = job;
   const numAlternatives = options.numReturnSequences!;
-  const stepDelayMs = debug ? (msg.options.debugStepDelayMs ?? 0) : 0;
-  const sleeper = stepDelayMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) : null;
-  if (msg.options.prefillOnly) return prefillOnly(job, eng, promptIds, times, sleeper === null ? () => {} : () => Atomics.wait(sleeper, 0, 0, stepDelayMs));
+  const pause = debugPause(msg.options);
   const prepared = eng.session.prepare(promptIds, {
     reuse: msg.options.reusePrefix ?? true,
     screen: promptScreen(eng.model, eng.tokenizer, promptIds, options),
@@ -456,7 +464,7 @@ async function suggest(
   try {
     result = await generate(prepared.model, eng.tokenizer, prepared.promptIds.slice(), { ...options, signal: controller.signal }, (event) => {
       job.generatedTokens++;
-      if (sleeper !== null) Atomics.wait(sleeper, 0, 0, stepDelayMs);
+      pause?.();
       if (isStale(job)) {
         controller.abort(CANCELLED);
         return;
