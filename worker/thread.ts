@@ -79,6 +79,14 @@ interface Job {
   generatedTokens: number;
 }
 
+/** A completion job's time before the model ran: waiting for the job before it, and tokenizing. */
+interface JobTimes {
+  queueMs: number;
+  tokenizeMs: number;
+  /** When the job started (performance.now()). */
+  started: number;
+}
+
 let running: Job | null = null;
 let waiting: Job | null = null;
 /** Settles when the running job (if any) has finished; jobs run one after another. */
@@ -404,7 +412,7 @@ function prefillOnly(
   job: Job,
   eng: Engine,
   promptIds: number[],
-  times: { queueMs: number; tokenizeMs: number; started: number },
+  times: JobTimes,
 ): void {
   const { msg } = job;
   const pause = debugPause(msg.options);
@@ -424,17 +432,22 @@ function prefillOnly(
   }
   prepared.release();
   if (isStale(job)) return cancelled(job);
+  postDone(job, prepared, promptIds.length, times, [], 0);
+}
+
+/** The job's `done`: what it shows (none for a prefill), and where its time went. */
+function postDone(job: Job, prepared: PreparedPrompt, promptTokens: number, times: JobTimes, alternatives: string[], decodeMs: number): void {
   post({
     type: 'done',
-    id: msg.id,
-    alternatives: [],
+    id: job.msg.id,
+    alternatives,
     reusedTokens: prepared.reusedTokens,
-    promptTokens: promptIds.length,
+    promptTokens,
     timings: {
       queueMs: times.queueMs,
       tokenizeMs: times.tokenizeMs,
       prefillMs: prepared.prefillMs,
-      decodeMs: 0,
+      decodeMs,
       totalMs: performance.now() - times.started,
     },
   });
@@ -446,7 +459,7 @@ async function suggest(
   eng: Engine,
   options: GenerationOptions,
   promptIds: number[],
-  times: { queueMs: number; tokenizeMs: number; started: number },
+  times: JobTimes,
 ): Promise<void> {
   const { msg } = job;
   const numAlternatives = options.numReturnSequences!;
@@ -484,21 +497,7 @@ async function suggest(
     const delta = streams[i].update(sequence.text);
     if (delta !== '') post({ type: 'delta', id: msg.id, alternative: i, text: delta });
   });
-  const finished = performance.now();
-  post({
-    type: 'done',
-    id: msg.id,
-    alternatives: streams.map((s) => s.text),
-    reusedTokens: prepared.reusedTokens,
-    promptTokens: promptIds.length,
-    timings: {
-      queueMs: times.queueMs,
-      tokenizeMs: times.tokenizeMs,
-      prefillMs: prepared.prefillMs,
-      decodeMs: result.timings.decodeMs + result.timings.prefillMs,
-      totalMs: finished - times.started,
-    },
-  });
+  postDone(job, prepared, promptIds.length, times, streams.map((s) => s.text), result.timings.decodeMs + result.timings.prefillMs);
 }
 
 // ---- test-only ----
