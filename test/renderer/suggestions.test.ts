@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CompletionRequest } from '../../main/ipc/contract.js';
 import {
+  PREFILL_SETTLE_MS,
   alternativesInfo,
   initialSuggestionState,
   step,
@@ -366,7 +367,8 @@ test('a caret that comes to rest at a completion point warms the engine there: o
   // The arrow keys move on before the timer fires: only the latest position is warmed.
   h.caret = h.text.length;
   h.send({ type: 'caret', editor: h.editor });
-  assert.deepEqual(h.effects.filter((e) => e.type === 'schedule').map((e) => e.type === 'schedule' && e.delayMs), [300, 300]);
+  // A shorter wait than the pause after typing (300 here): the prefill should be under way when typing starts.
+  assert.deepEqual(h.effects.filter((e) => e.type === 'schedule').map((e) => e.type === 'schedule' && e.delayMs), [PREFILL_SETTLE_MS, PREFILL_SETTLE_MS]);
   h.pause();
   assert.deepEqual(h.requests(), [{ requestId: 't-3', documentId: 'doc-1', prefix: 'The cat sat.\nA dog', prefillOnly: true }]);
   // Its events are not a suggestion: no ghost text, no latency, no waiting indicator.

@@ -7,9 +7,10 @@
  * request goes out; `delta` events grow the ghost text; Tab inserts it, Ctrl+→ inserts one word; typing
  * the same characters as the ghost text "types through" it and keeps the rest; anything else drops it.
  *
- * A caret that comes to rest somewhere new (a click, the arrow keys) starts the same timer for a prefill:
- * when it fires, a request with `prefillOnly` has the engine run the prompt there, which shows nothing. On a
- * large model and a long document that is seconds of work that the first suggestion there no longer waits for.
+ * A caret that comes to rest somewhere new (a click, the arrow keys) starts the same timer, shorter, for a
+ * prefill: when it fires, a request with `prefillOnly` has the engine run the prompt there, which shows
+ * nothing. On a large model and a long document that is seconds of work that the first suggestion there no
+ * longer waits for.
  */
 import type { CompletionEvent, CompletionRequest } from '../../../main/ipc/contract.js';
 import { CONTEXT_TAIL_CHARS, cleanSuggestion, isCompletionPoint, nextWordLength, promptPrefix } from './suggestion-text.js';
@@ -206,12 +207,19 @@ function clearAll(state: SuggestionState): Step {
   return { state: { ...state, pending: null, timer: null, suggestion: null }, effects };
 }
 
+/**
+ * How long the caret must rest before the prefill goes out: long enough that holding an arrow key sends none,
+ * short enough that it starts while the user begins to type (typing does not stop it; the suggestion asked for
+ * after the pause takes over from it and keeps what it ran).
+ */
+export const PREFILL_SETTLE_MS = 150;
+
 function schedule(state: SuggestionState, caret: number, purpose: 'suggest' | 'prefill' = 'suggest'): Step {
   if (!state.settings.enabled) return same(state);
   const token = state.seq + 1;
   return {
     state: { ...state, seq: token, timer: { token, caret, purpose } },
-    effects: [{ type: 'schedule', token, delayMs: state.settings.delayMs }],
+    effects: [{ type: 'schedule', token, delayMs: purpose === 'prefill' ? PREFILL_SETTLE_MS : state.settings.delayMs }],
   };
 }
 
