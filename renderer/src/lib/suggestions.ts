@@ -239,9 +239,14 @@ function onInput(previous: SuggestionState, editor: EditorSnapshot): Step {
     const scheduled = schedule(cleared.state, editor.caret);
     return { state: scheduled.state, effects: [...cleared.effects, ...scheduled.effects] };
   }
+  if (!editor.collapsed) return clearAll(state);
+  return clearAndSchedule(state, editor.caret, 'suggest');
+}
+
+/** Drops everything, then starts the timer at `caret`. */
+function clearAndSchedule(state: SuggestionState, caret: number, purpose: 'suggest' | 'prefill'): Step {
   const cleared = clearAll(state);
-  if (!editor.collapsed) return cleared;
-  const scheduled = schedule(cleared.state, editor.caret);
+  const scheduled = schedule(cleared.state, caret, purpose);
   // The schedule effect replaces any timer, so an 'unschedule' right before it is redundant.
   const effects = cleared.effects.filter((e) => e.type !== 'unschedule');
   return { state: scheduled.state, effects: [...effects, ...scheduled.effects] };
@@ -271,12 +276,9 @@ function keepMatching(state: SuggestionState, s: Suggestion): Suggestion | null 
 function onCaret(state: SuggestionState, editor: EditorSnapshot): Step {
   const expected = state.suggestion ? suggestionCaret(state.suggestion) : (state.timer?.caret ?? state.prefilledAt);
   if (editor.collapsed && editor.caret === expected) return same(state);
-  const cleared = clearAll(state);
-  if (!editor.collapsed || !isCompletionPoint(editor.text, editor.caret)) return cleared;
+  if (!editor.collapsed || !isCompletionPoint(editor.text, editor.caret)) return clearAll(state);
   // Where a suggestion could be asked for: warm the engine's cache there once the caret rests.
-  const scheduled = schedule({ ...cleared.state, prefilledAt: editor.caret }, editor.caret, 'prefill');
-  const effects = cleared.effects.filter((e) => e.type !== 'unschedule');
-  return { state: scheduled.state, effects: [...effects, ...scheduled.effects] };
+  return clearAndSchedule({ ...state, prefilledAt: editor.caret }, editor.caret, 'prefill');
 }
 
 function onTimer(state: SuggestionState, token: number, editor: EditorSnapshot): Step {
@@ -295,13 +297,13 @@ function onTimer(state: SuggestionState, token: number, editor: EditorSnapshot):
  */
 function prefill(state: SuggestionState, editor: EditorSnapshot): Step {
   const seq = state.seq + 1;
-  const request: CompletionRequest = {
-    requestId: `${state.idPrefix}-${seq}`,
-    documentId: state.documentId,
-    prefix: promptPrefix(editor.text, editor.caret),
-    prefillOnly: true,
-  };
+  const request: CompletionRequest = { ...requestAt(state, seq, editor), prefillOnly: true };
   return { state: { ...state, seq }, effects: [{ type: 'request', request }] };
+}
+
+/** The request fields every request at the caret has: its id (from `seq`), the document and the prompt text. */
+function requestAt(state: SuggestionState, seq: number, editor: EditorSnapshot): CompletionRequest {
+  return { requestId: `${state.idPrefix}-${seq}`, documentId: state.documentId, prefix: promptPrefix(editor.text, editor.caret) };
 }
 
 /** Sends a new request anchored at the caret, superseding any other. */
@@ -313,14 +315,12 @@ function request(
   direction: 1 | -1,
 ): Step {
   const seq = state.seq + 1;
-  const id = `${state.idPrefix}-${seq}`;
+  const base = requestAt(state, seq, editor);
+  const id = base.requestId;
   const effects: SuggestionEffect[] = [];
   if (state.pending) effects.push({ type: 'cancel', requestId: state.pending.id });
   if (state.timer) effects.push({ type: 'unschedule' });
-  effects.push({
-    type: 'request',
-    request: { requestId: id, documentId: state.documentId, prefix: promptPrefix(editor.text, editor.caret), numAlternatives },
-  });
+  effects.push({ type: 'request', request: { ...base, numAlternatives } });
   const suggestion: Suggestion = {
     anchor: editor.caret,
     lengthAtAnchor: editor.text.length,
