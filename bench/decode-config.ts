@@ -35,6 +35,9 @@ export interface DecodeConfigResult {
   /** Whether exact decoding screened the output layer by its int8 copy (worker/model/output-screen.ts). */
   screened: boolean;
   note: string | null;
+  /** Whether prompts ran on the native kernels (worker/model/kernels/native), and why not. */
+  native_kernels: boolean;
+  native_kernels_note: string | null;
   /** Median of three prefills. */
   prefill_ms: number;
   /** Median of three generations of NEW_TOKENS after the prompt (one with --quick). */
@@ -110,6 +113,8 @@ async function measure(
     precision: model.precision,
     screened: model.screened,
     note: model.threadsNote ?? model.precisionNote,
+    native_kernels: model.nativeKernelsNote === null,
+    native_kernels_note: model.nativeKernelsNote,
     prefill_ms: round(prefill),
     decode_tokens_per_s: round(single.timings.decodeTokensPerS, 2),
     decode_nrs3_tokens_per_s: round(triple.timings.decodeTokensPerS, 2),
@@ -153,7 +158,10 @@ function compiledScript(): Promise<string> {
   return building;
 }
 
-/** Runs one configuration in a child process, on the compiled engine, and returns its result. */
+/**
+ * Runs one configuration in a child process, on the compiled engine, and returns its result; `native` false
+ * runs prompts on the WebAssembly kernels (INKLING_NATIVE=off), for the native ones' share.
+ */
 export async function benchDecodeConfig(
   threads: number,
   precision: 'exact' | 'fast',
@@ -161,6 +169,7 @@ export async function benchDecodeConfig(
   backend = 'wasm',
   quick = false,
   screen = true,
+  native = true,
 ): Promise<DecodeConfigResult> {
   const script = await compiledScript();
   const args = [
@@ -168,7 +177,8 @@ export async function benchDecodeConfig(
     ...['--threads', String(threads), '--precision', precision, '--screen', screen ? 'on' : 'off', '--backend', backend, '--checkpoint', checkpoint],
     ...(quick ? ['--quick'] : []),
   ];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: path.dirname(script), maxBuffer: 1 << 20 });
+  const env = native ? process.env : { ...process.env, INKLING_NATIVE: 'off' };
+  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: path.dirname(script), maxBuffer: 1 << 20, env });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as DecodeConfigResult;
 }
 

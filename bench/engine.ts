@@ -91,14 +91,17 @@ async function main(): Promise<void> {
   // One process per configuration (benchDecodeConfig), so that each one's memory is its own, each on the
   // compiled engine as the app ships it. The app's default on a 2-core machine is two threads, exact.
   // Each between two probes of what the machine gives at the time (this host is shared and moves by 2×).
-  // The last: exact with every logit computed (no int8 screen of the output layer), for the screen's share.
+  // Then exact with every logit computed (no int8 screen of the output layer), for the screen's share; and the
+  // default with prompts on the WebAssembly kernels (INKLING_NATIVE=off), for the native kernels' share.
   const configs: (DecodeConfigResult & { efficiency: ReturnType<typeof efficiency> | null })[] = [];
-  for (const [threads, precision, screen] of [[1, 'exact', true], [2, 'exact', true], [2, 'fast', true], [2, 'exact', false]] as const) {
-    const { result: c, ceiling } = await aroundCeilings(threads, () => benchDecodeConfig(threads, precision, dir, values.backend, values.quick, screen));
+  const plan = [[1, 'exact', true, true], [2, 'exact', true, true], [2, 'fast', true, true], [2, 'exact', false, true], [2, 'exact', true, false]] as const;
+  for (const [threads, precision, screen, native] of plan) {
+    const { result: c, ceiling } = await aroundCeilings(threads, () => benchDecodeConfig(threads, precision, dir, values.backend, values.quick, screen, native));
     const e = ceiling && efficiency(c, ceiling);
     configs.push({ ...c, efficiency: e });
     log(
       `${c.threads} thread${c.threads > 1 ? 's' : ''}, ${c.precision}${c.precision === 'exact' ? (c.screened ? ', output layer screened' : ', every logit') : ''}` +
+        `, prompts on ${c.native_kernels ? 'the native kernels' : `WebAssembly (${c.native_kernels_note})`}` +
         `${c.note ? ` (${c.note})` : ''}: prefill of ${PROMPT_TOKENS} tokens ${c.prefill_ms.toFixed(0)} ms, ` +
         `decode ${c.decode_tokens_per_s.toFixed(1)} tokens/s (batch 1, ${NEW_TOKENS} new), num_return_sequences=3 ${c.decode_nrs3_tokens_per_s.toFixed(1)} tokens/s in all ` +
         `(${c.decode_nrs3_cost_ratio.toFixed(2)}× one sequence's time); the engine holds ${c.engine_mib.toFixed(0)} MiB (RSS ${c.rss_mib.toFixed(0)} − ` +
@@ -181,6 +184,10 @@ async function main(): Promise<void> {
     // The app's default configuration here (2 threads, exact); every configuration is in `configs`.
     threads: main2.threads,
     prefill_ms: main2.prefill_ms,
+    native_kernels: main2.native_kernels,
+    // The same configuration with prompts on the WebAssembly kernels, and its ratio to prefill_ms (one run).
+    prefill_wasm_kernels_ms: configs[4].prefill_ms,
+    prefill_native_speedup: round(configs[4].prefill_ms / main2.prefill_ms, 2),
     decode_tokens_per_s: main2.decode_tokens_per_s,
     decode_nrs3_tokens_per_s: main2.decode_nrs3_tokens_per_s,
     decode_nrs3_cost_ratio: main2.decode_nrs3_cost_ratio,

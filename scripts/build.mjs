@@ -33,11 +33,12 @@ const NOT_COMPILED = new Set([path.join('main', 'electron', 'preload.ts')]);
 const NODE_TARGET = 'node20';
 
 /**
- * Files the compiled code needs at run time beside it, read through `new URL('./x.wasm', import.meta.url)`.
+ * Files the compiled code needs at run time beside it, read through `new URL('./x.wasm', import.meta.url)`:
+ * the WebAssembly kernels, and the native ones where this machine built them (scripts/build-native.mjs).
  * The tsx bootstrap (worker/tsx-bootstrap.mjs) is deliberately not among them: a build starts its threads'
  * compiled .js files (worker/thread-entry.ts).
  */
-const isRunTimeAsset = (name) => name.endsWith('.wasm');
+const isRunTimeAsset = (name) => name.endsWith('.wasm') || name.endsWith('.node');
 /** Where a build's threads start; checked after building, because a missing one fails only once a thread starts. */
 const THREAD_ENTRIES = [path.join('worker', 'thread.js'), path.join('worker', 'model', 'parallel', 'partner-thread.js')];
 

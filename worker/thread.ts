@@ -142,6 +142,8 @@ async function load(msg: InitMessage): Promise<Engine> {
     threadsNote: model.threadsNote,
     precision: model.precision,
     precisionNote: model.precisionNote,
+    nativeKernels: model.nativeKernelsNote === null,
+    nativeKernelsNote: model.nativeKernelsNote,
     modelName: path.basename(path.resolve(msg.modelDir)),
     nPositions,
     loadMs: performance.now() - started,

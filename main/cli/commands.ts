@@ -81,6 +81,8 @@ async function generateCommand(input: CliInput): Promise<void> {
         threadsNote: model.threadsNote,
         precision: model.precision,
         precisionNote: model.precisionNote,
+        nativeKernels: model.nativeKernelsNote === null,
+        nativeKernelsNote: model.nativeKernelsNote,
         promptTokens: result.promptTokens,
         truncatedPromptTokens: result.truncatedPromptTokens,
         sequences: result.sequences.map((s) => ({ ids: s.ids, text: s.text, finishReason: s.finishReason })),

@@ -594,6 +594,8 @@ export class EngineHost {
             threadsNote: message.threadsNote,
             precision: message.precision,
             precisionNote: message.precisionNote,
+            nativeKernels: message.nativeKernels,
+            nativeKernelsNote: message.nativeKernelsNote,
             modelName: message.modelName,
             error: null,
           });

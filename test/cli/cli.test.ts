@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeKernels } from '../../worker/model/kernels/native/native.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tiny = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'tiny-gpt2');
@@ -74,6 +75,7 @@ test('generate --threads 2 --json: two threads on wasm, the same greedy continua
   assert.equal(out.backend, 'wasm');
   assert.equal(out.threads, 2);
   assert.equal(out.threadsNote, null);
+  assert.equal(out.nativeKernels, nativeKernels() !== null, out.nativeKernelsNote);
   assert.deepEqual(out.sequences[0].ids, c.greedy_continuation);
 
   const cpu = inkling(...args, '--backend', 'cpu');
@@ -82,6 +84,8 @@ test('generate --threads 2 --json: two threads on wasm, the same greedy continua
   assert.equal(onCpu.backend, 'cpu');
   assert.equal(onCpu.threads, 1);
   assert.match(onCpu.threadsNote, /cpu backend/);
+  assert.equal(onCpu.nativeKernels, false);
+  assert.match(onCpu.nativeKernelsNote, /cpu backend runs its own kernels/);
 });
 
 test('generate with a text prompt, sampling and several sequences is deterministic by seed', () => {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { EngineStatus } from '../../main/ipc/contract.js';
 import { completeGPT2Config } from '../../worker/model/config.js';
 import { randomWeights } from '../../worker/model/random.js';
+import { nativeKernels, nativeKernelsNote } from '../../worker/model/kernels/native/native.js';
 import { tempDir, writeModelFolder } from '../model/helpers.js';
 import {
   EngineHost,
@@ -88,6 +89,9 @@ describe('engine host with the real worker', () => {
     // Not asked for fast (nor INKLING_PRECISION): float32.
     assert.equal(status.precision, 'exact');
     assert.equal(status.precisionNote, null);
+    // Prompts run on the native kernels wherever they were built and the CPU has AVX2 (our machines do).
+    assert.equal(status.nativeKernels, nativeKernels() !== null);
+    assert.equal(status.nativeKernelsNote, nativeKernelsNote());
     assert.equal(status.error, null);
   });
 
@@ -257,6 +261,8 @@ describe('engine host threads', () => {
       assert.equal(status.backend, 'cpu');
       assert.equal(status.threads, 1);
       assert.match(status.threadsNote ?? '', /cpu backend/);
+      assert.equal(status.nativeKernels, false);
+      assert.match(status.nativeKernelsNote ?? '', /cpu backend runs its own kernels/);
     } finally {
       await host.stop();
     }

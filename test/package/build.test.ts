@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { nativeKernels } from '../../worker/model/kernels/native/native.js';
 import {
   buildInto,
   checkBrowserModeRoundTrip,
@@ -103,6 +104,7 @@ test('the built engine runs a model on two threads with the int8 kernels, from t
   assert.equal(report.backend, 'wasm');
   assert.equal(report.threads, 2, `the second thread started and stayed: ${report.threadsNote}`);
   assert.equal(report.precision, 'fast', `the int8 kernels loaded: ${report.precisionNote}`);
+  if (nativeKernels()) assert.equal(report.nativeKernelsNote, null, 'the build carries the native kernels, and they load from it');
   assert.ok(report.finite, 'the logits are finite');
   const loaded = readFileSync(loadLog, 'utf8').split('\n').filter(Boolean);
   for (const file of ['worker/model/parallel/partner-thread.js', 'worker/model/kernels/q8/q8.js']) {

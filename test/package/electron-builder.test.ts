@@ -10,6 +10,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, r
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { extractAll, extractFile, listPackage, statFile } from '@electron/asar';
+import { nativeKernels } from '../../worker/model/kernels/native/native.js';
 import {
   buildInto,
   checkBrowserModeRoundTrip,
@@ -32,6 +33,8 @@ let builderOutput: string;
 
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 const WASM_DIR = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+/** The native prompt kernels, where npm ci built them (scripts/build-native.mjs). */
+const NATIVE_KERNELS = 'dist/worker/model/kernels/native/inkling-native.node';
 const SQLITE_ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
 /** The engine's WebAssembly kernels, as packaged: every .wasm under the sources' worker/, under dist/. */
 const KERNELS = listFiles(path.join(repoRoot, 'worker'))
@@ -150,7 +153,8 @@ test('app.asar leaves out TypeScript, sources, tests, source maps and developmen
 
 test('native code and wasm binaries are unpacked beside app.asar, as real files', () => {
   const unpacked = path.join(appOut, 'resources', 'app.asar.unpacked');
-  for (const file of [SQLITE_ADDON, ...WASM_FILES.map((name) => `${WASM_DIR}/${name}`)]) {
+  const native = nativeKernels() ? [NATIVE_KERNELS] : [];
+  for (const file of [SQLITE_ADDON, ...native, ...WASM_FILES.map((name) => `${WASM_DIR}/${name}`)]) {
     const entry = statFile(asarFile, file) as { unpacked?: boolean };
     assert.equal(entry.unpacked, true, `${file} is marked unpacked in app.asar`);
     assert.ok(statSync(path.join(unpacked, file)).size > 0, `${file} is a real file in app.asar.unpacked`);
@@ -196,6 +200,7 @@ test('the packaged engine, laid out as in the app (unpacked files only beside ap
   assert.equal(report.backend, 'wasm');
   assert.equal(report.threads, 2, `the partner thread started from app.asar: ${report.threadsNote}`);
   assert.equal(report.precision, 'fast', `the int8 kernels were read from app.asar.unpacked: ${report.precisionNote}`);
+  if (nativeKernels()) assert.equal(report.nativeKernelsNote, null, 'the native kernels loaded from app.asar.unpacked');
   assert.ok(report.finite);
   const loaded = readFileSync(loadLog, 'utf8').split('\n').filter(Boolean);
   const partner = pathToFileURL(path.join(asarDir, 'dist', 'worker', 'model', 'parallel', 'partner-thread.js')).href;

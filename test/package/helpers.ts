@@ -137,6 +137,8 @@ export interface BuiltEngineReport {
   precision: string;
   threadsNote: string | null;
   precisionNote: string | null;
+  /** Why the prompt's products did not run on the native kernels (null: they did). */
+  nativeKernelsNote: string | null;
   finite: boolean;
 }
 
@@ -150,7 +152,8 @@ export const FAST_TWO_THREAD_CONFIG = { nLayer: 2, nEmbd: 64, nHead: 2, vocabSiz
 /**
  * Runs the compiled engine under `workerDir` (a build's dist/worker) with plain `node` and the guard: a random
  * model with `{ threads: 2, precision: 'fast' }` on the wasm backend, a prompt and two single-token steps
- * (each product handed to the partner thread, int8 on both sides). Resolves with what the model reported.
+ * (each product handed to the partner thread, int8 on both sides; the prompt's products on the native kernels
+ * where they are built). Resolves with what the model reported.
  */
 export async function runBuiltEngine(
   workerDir: string,
@@ -165,15 +168,15 @@ export async function runBuiltEngine(
     await model.threadsReady;
     const cache = model.createCache(1);
     let finite = true;
-    for (const tokens of [[1, 2, 3], [4], [5]]) {
+    for (const tokens of [[1, 2, 3, 4, 5, 6], [4], [5]]) {
       const logits = model.forward([tokens], cache);
       finite &&= Array.from(logits.dataSync()).every(Number.isFinite);
       logits.dispose();
     }
     cache.dispose();
-    const { threads, precision, threadsNote, precisionNote } = model;
+    const { threads, precision, threadsNote, precisionNote, nativeKernelsNote } = model;
     model.dispose();
-    console.log(JSON.stringify({ backend: selection.name, threads, precision, threadsNote, precisionNote, finite }));
+    console.log(JSON.stringify({ backend: selection.name, threads, precision, threadsNote, precisionNote, nativeKernelsNote, finite }));
   `;
   const env = plainNodeEnv({ ...options.env, ...(options.loadLog ? { INKLING_LOAD_LOG: options.loadLog } : {}) });
   // A file, not `-e`: worker threads inherit the process's execArgv, and `--input-type` makes them refuse to start.

@@ -112,6 +112,14 @@ test('status words for the engine and for saving', async () => {
   assert.equal(exact.detail, 'tfjs-node is not installed: using WebAssembly; exact, not fast: inDim must be a positive multiple of 32, got 40');
   const both = backendText({ ...ready, backend: 'cpu', backendReason: 'asked for', threads: 1, threadsNote: 'the cpu backend schedules its own threads', precision: 'exact', precisionNote: 'the cpu backend runs its own kernels' });
   assert.equal(both.detail, 'asked for; one thread: the cpu backend schedules its own threads; exact, not fast: the cpu backend runs its own kernels');
+  // Native prompt kernels: "AVX2" in the label; without them, the tooltip says why.
+  assert.deepEqual(backendText({ ...ready, threads: 2, threadsNote: null, precision: 'exact', precisionNote: null, nativeKernels: true, nativeKernelsNote: null }), {
+    label: 'wasm · 2 threads · exact · AVX2',
+    detail: 'tfjs-node is not installed: using WebAssembly; prompts on native AVX2 kernels',
+  });
+  const noNative = backendText({ ...ready, threads: 2, threadsNote: null, nativeKernels: false, nativeKernelsNote: 'this CPU has no AVX2 and FMA' });
+  assert.equal(noNative.label, 'wasm · 2 threads');
+  assert.equal(noNative.detail, 'tfjs-node is not installed: using WebAssembly; prompts on WebAssembly kernels: this CPU has no AVX2 and FMA');
   assert.equal(saveText({ state: 'saving', savedAt: null, error: null }).label, 'Saving…');
   assert.match(saveText({ state: 'error', savedAt: null, error: 'disk full' }).detail, /disk full/);
 });

@@ -136,8 +136,8 @@ test('loads the documents and the engine status; the backend shows with its reas
   assert.equal(await page.getByTestId('doc-item').count(), 4);
   const backend = page.getByTestId('status-backend');
   await assert.doesNotReject(backend.filter({ hasText: 'wasm' }).waitFor({ timeout: 5000 }));
-  assert.equal((await backend.textContent())?.trim(), 'wasm · 2 threads · exact');
-  assert.match((await backend.getAttribute('title')) ?? '', /WebAssembly/);
+  assert.equal((await backend.textContent())?.trim(), 'wasm · 2 threads · exact · AVX2');
+  assert.match((await backend.getAttribute('title')) ?? '', /WebAssembly.*; prompts on native AVX2 kernels$/);
   assert.equal(await page.getByTestId('doc-title').inputValue(), 'A slow morning');
   assert.match(await value(), /^The house was still/);
   await page.screenshot({ path: path.join(artifacts, 'initial.png') });

@@ -11,6 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attendBatched, attendHeadByHead } from './attention.js';
 import { GPT2Decoder, decodePath, decodeUnsupportedReason } from './decode.js';
 import { currentBackendMemory, reshaped } from './kernels/backend-memory.js';
+import { f32Kernels } from './kernels/f32/f32.js';
+import { nativeKernelsNote } from './kernels/native/native.js';
 import { GPT2KvCache } from './kv-cache.js';
 import { DecodeProducts, int8UnsupportedReason, wantedPrecision, wantedThreads, type Precision } from './parallel/decode-products.js';
 import type { ForwardOptions, GPT2Config, KvCache, LanguageModel, LogitsScreen } from './types.js';
@@ -353,6 +355,18 @@ export class GPT2Model implements LanguageModel {
   /** Bytes of weights held beyond the model's float32 ones for the decode step (the partner's share, int8 copies). */
   get extraBytes(): number {
     return this.decoder?.products?.extraBytes ?? 0;
+  }
+
+  /**
+   * Why prompts' matrix products do not run on the native kernels (kernels/native: AVX2 and FMA, ~2× the
+   * WebAssembly ones), or null when they do.
+   */
+  get nativeKernelsNote(): string | null {
+    const heap = this.decoder?.memoryFor([])?.heap;
+    if (!heap) return this.decoder ? `the ${tf.getBackend()} backend runs its own kernels` : 'this model runs on the tf-op path';
+    const kernels = f32Kernels(heap.memory);
+    if (kernels.native) return null;
+    return kernels.fused ? nativeKernelsNote() : 'fused multiply–add is off (INKLING_FMA=off, or no relaxed SIMD)';
   }
 
   /** Whether the output layer is screened when a caller asks (exact precision, see output-screen.ts). */

@@ -37,18 +37,21 @@ export function engineText(status: EngineStatus | null): StatusText {
 }
 
 /**
- * The compute backend, its threads and its precision, e.g. "wasm · 2 threads · fast"; the tooltip says why
- * this backend and, when the engine runs on one thread although two were asked for, or exact although fast
- * was asked for, why.
+ * The compute backend, its threads and its precision, e.g. "wasm · 2 threads · fast", and "· AVX2" when prompts
+ * run on the native kernels; the tooltip says why this backend and, when the engine runs on one thread although
+ * two were asked for, or exact although fast was asked for, or prompts without the native kernels, why.
  */
 export function backendText(status: EngineStatus | null): { label: string; detail: string } {
   if (!status?.backend) return { label: '—', detail: 'Compute backend of the engine' };
   const threads = status.threads === undefined ? '' : ` · ${status.threads} ${status.threads === 1 ? 'thread' : 'threads'}`;
   const precision = status.precision === undefined ? '' : ` · ${status.precision}`;
+  const native = status.nativeKernels ? ' · AVX2' : '';
   const notes = [status.backendReason || `Compute backend: ${status.backend}`];
   if (status.threadsNote) notes.push(`one thread: ${status.threadsNote}`);
   if (status.precisionNote) notes.push(`exact, not fast: ${status.precisionNote}`);
-  return { label: status.backend + threads + precision, detail: notes.join('; ') };
+  if (status.nativeKernels) notes.push('prompts on native AVX2 kernels');
+  else if (status.nativeKernelsNote) notes.push(`prompts on WebAssembly kernels: ${status.nativeKernelsNote}`);
+  return { label: status.backend + threads + precision + native, detail: notes.join('; ') };
 }
 
 export function saveText(status: SaveStatus): StatusText {

@@ -80,6 +80,8 @@
       threadsNote: null,
       precision: 'exact',
       precisionNote: null,
+      nativeKernels: true,
+      nativeKernelsNote: null,
     };
     emitStatus();
   }, 150);

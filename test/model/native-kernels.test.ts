@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { f32Kernels, relaxedSimdValidates } from '../../worker/model/kernels/f32/f32.js';
+import { nativeKernels, nativeKernelsNote, type NativeKernels } from '../../worker/model/kernels/native/native.js';
+
+/** Whether this machine should have them: our machines (and CI's) are x86-64 Linux with AVX2 and FMA. */
+function cpuHasAvx2Fma(): boolean {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return false;
+  const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
+  return flags.includes('avx2') && flags.includes('fma');
+}
+const expected = cpuHasAvx2Fma();
+const skip = expected ? false : 'needs x86-64 Linux with AVX2 and FMA';
+
+test('the native kernels are built by npm ci and load on an x86-64 CPU with AVX2 and FMA', { skip }, () => {
+  assert.ok(nativeKernels(), `no native kernels: ${nativeKernelsNote()}`);
+  assert.equal(nativeKernelsNote(), null);
+});
+
+type Panels = (x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number) => void;
+
+/** f32-fma.wat's gemm_panels itself, on `memory`: what the native kernel must match bit for bit. */
+function wasmPanels(memory: WebAssembly.Memory): Panels {
+  const name = memory.buffer instanceof SharedArrayBuffer ? 'f32-fma.shared.wasm' : 'f32-fma.wasm';
+  const bytes = readFileSync(new URL(`../../worker/model/kernels/f32/${name}`, import.meta.url));
+  assert.ok(relaxedSimdValidates(bytes));
+  return (new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as { gemm_panels: Panels }).gemm_panels;
+}
+
+/** A product's operands laid out in `memory` with padded strides, filled with awkward values. */
+function layout(memory: WebAssembly.Memory, rows: number, k: number, n: number, pad: number) {
+  let top = 256 + 4 * pad;
+  const take = (floats: number) => {
+    const at = top;
+    top += 4 * floats + 4 * pad;
+    return at;
+  };
+  const [ldx, ldw, ldo] = [k + pad, n + pad, n + 2 * pad];
+  const at = { ldx, ldw, ldo, x: take(rows * ldx), w: take(k * ldw), bias: take(n), out: take(rows * ldo), out2: take(rows * ldo), scratch: take(64 * k + 4 * Math.ceil(rows / 4) * k) };
+  assert.ok(top <= memory.buffer.byteLength, 'the test memory holds the operands');
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < top / 4; i++) f[i] = Math.sin(i * 0.618 + rows) * (1 + (i % 5)) * (i % 11 === 0 ? 1e-3 : 1);
+  return at;
+}
+
+for (const shared of [false, true]) {
+  test(`the native gemm gives f32-fma.wat's bits on every shape (${shared ? 'shared' : 'plain'} memory)`, { skip }, () => {
+    const memory = new WebAssembly.Memory({ initial: 160, maximum: 400, shared });
+    const native = nativeKernels()!;
+    const theirs = wasmPanels(memory);
+    const heap = new Uint8Array(memory.buffer);
+    // Rows around the 6-row tile (and 4-row blocks there), columns with 16-, 8- and single-column tails.
+    const shapes = [[5, 16, 16], [6, 33, 24], [7, 40, 45], [12, 768, 64], [13, 100, 200], [37, 50, 8], [64, 96, 40], [130, 64, 77], [9, 3, 5]];
+    for (const [rows, k, n] of shapes) {
+      for (const [pad, withBias] of [[0, true], [3, false]] as const) {
+        const at = layout(memory, rows, k, n, pad);
+        const bias = withBias ? at.bias : 0;
+        const f = new Float32Array(memory.buffer);
+        const before = f.slice(at.out2 / 4, at.out2 / 4 + rows * at.ldo);
+        theirs(at.x, rows, k, at.ldx, at.w, n, at.ldw, bias, at.out, at.ldo, at.scratch);
+        native.gemmPanels(heap, at.x, rows, k, at.ldx, at.w, n, at.ldw, bias, at.out2, at.ldo, at.scratch);
+        let [differ, touched] = [0, 0];
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < at.ldo; j++) {
+            const [mine, wasm] = [f[at.out2 / 4 + r * at.ldo + j], f[at.out / 4 + r * at.ldo + j]];
+            if (j < n && !Object.is(mine, wasm)) differ++;
+            if (j >= n && !Object.is(mine, before[r * at.ldo + j])) touched++;
+          }
+        }
+        assert.equal(differ, 0, `[${rows}, ${k}]·[${k}, ${n}] pad ${pad} bias ${withBias}: ${differ} floats differ`);
+        assert.equal(touched, 0, 'the columns between n and the stride are left alone');
+      }
+    }
+  });
+}
+
+test('f32Kernels runs prompts on the native kernels, also after the memory grows', { skip }, () => {
+  const memory = new WebAssembly.Memory({ initial: 40, maximum: 400 });
+  const kernels = f32Kernels(memory);
+  assert.equal(kernels.native, true);
+  assert.equal(kernels.fused, true);
+  const [rows, k, n] = [8, 32, 16];
+  const check = () => {
+    const at = layout(memory, rows, k, n, 0);
+    const base = memory.buffer.byteLength - 4 * (rows * n);
+    kernels.gemmNN(at.x, rows, k, at.ldx, at.w, n, at.ldw, at.bias, base, n, at.scratch);
+    wasmPanels(memory)(at.x, rows, k, at.ldx, at.w, n, at.ldw, at.bias, at.out, n, at.scratch);
+    const f = new Float32Array(memory.buffer);
+    assert.deepEqual(f.slice(base / 4, base / 4 + rows * n), f.slice(at.out / 4, at.out / 4 + rows * n));
+  };
+  check();
+  memory.grow(20); // detaches the view the kernels held; the output now lies where the old heap ended
+  check();
+});
+
+test('a matrix outside the heap, or sizes that disagree, are a RangeError and nothing is written', { skip }, () => {
+  const native: NativeKernels = nativeKernels()!;
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const heap = new Uint8Array(memory.buffer);
+  const end = heap.byteLength;
+  const before = heap.slice();
+  type Args = Parameters<NativeKernels['gemmPanels']> extends [Uint8Array, ...infer Rest] ? Rest : never;
+  const ok: Args = [0, 8, 16, 16, 4096, 16, 16, 0, 8192, 16, 16384]; // x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch
+  const bad: Array<[string, number, number]> = [
+    ['output past the end', 8, end - 100],
+    ['weights past the end', 4, end - 64],
+    ['scratch past the end', 10, end - 16],
+    ['bias past the end', 7, end - 8],
+    ['a negative offset', 0, -4],
+    ['a misaligned offset', 0, 2],
+    ['no rows', 1, 0],
+    ['a stride shorter than a row', 3, 8],
+    ['an offset beyond 4 GiB', 4, 2 ** 40],
+  ];
+  for (const [what, index, value] of bad) {
+    const args: Args = [...ok];
+    args[index] = value;
+    assert.throws(() => native.gemmPanels(heap, ...args), RangeError, what);
+  }
+  assert.deepEqual(heap, before);
+  assert.throws(() => native.gemmPanels(new Float32Array(4) as unknown as Uint8Array, ...ok), TypeError);
+  native.gemmPanels(heap, ...ok); // the same call with its own arguments runs
+});
+
+test('INKLING_NATIVE=off runs prompts on the WebAssembly kernels, and says so', () => {
+  const script = `
+    import { f32Kernels } from './worker/model/kernels/f32/f32.js';
+    import { nativeKernelsNote } from './worker/model/kernels/native/native.js';
+    const kernels = f32Kernels(new WebAssembly.Memory({ initial: 1 }));
+    console.log(JSON.stringify({ native: kernels.native, fused: kernels.fused, note: nativeKernelsNote() }));`;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    env: { ...process.env, INKLING_NATIVE: 'off' },
+    encoding: 'utf8',
+  });
+  assert.deepEqual(JSON.parse(output), { native: false, fused: true, note: 'INKLING_NATIVE=off' });
+});

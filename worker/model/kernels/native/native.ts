@@ -1,0 +1,50 @@
+/**
+ * The native prompt kernels (gemm.c): loaded once per thread when they were built for this machine
+ * (scripts/build-native.mjs, run by npm's postinstall) and its CPU has AVX2 and FMA; otherwise the engine runs
+ * on its WebAssembly kernels alone, and `nativeKernelsNote` says why. `INKLING_NATIVE=off` turns them off.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { kernelBinaryPath } from '../kernel-binary.js';
+
+export const NATIVE_ENV = 'INKLING_NATIVE';
+
+export interface NativeKernels {
+  /**
+   * f32-fma.wat's gemm_panels on a WebAssembly heap, with the same bits: out[r·ldo + j] = bias[j] +
+   * Σ_i x[r·ldx + i] · w[i·ldw + j]. `heap` views the whole memory; pointers are its byte offsets (bias 0: none);
+   * strides count floats; scratch holds 16·k floats. Throws a RangeError for a matrix outside the heap.
+   */
+  gemmPanels(heap: Uint8Array, x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number): void;
+}
+
+interface Addon extends NativeKernels {
+  /** Why this CPU cannot run them, or null. */
+  unavailable: string | null;
+}
+
+let loaded: { kernels: NativeKernels | null; note: string | null } | undefined;
+
+function load(): { kernels: NativeKernels | null; note: string | null } {
+  if (globalThis.process?.env?.[NATIVE_ENV] === 'off') return { kernels: null, note: `${NATIVE_ENV}=off` };
+  const file = kernelBinaryPath(new URL('./inkling-native.node', import.meta.url));
+  if (!existsSync(file)) return { kernels: null, note: 'not built on this machine (npm run build:native)' };
+  try {
+    const addon = createRequire(import.meta.url)(file) as Addon;
+    return addon.unavailable ? { kernels: null, note: addon.unavailable } : { kernels: addon, note: null };
+  } catch (error) {
+    return { kernels: null, note: `cannot load ${file}: ${(error as Error).message}` };
+  }
+}
+
+/** The native kernels, or null when this machine runs without them. */
+export function nativeKernels(): NativeKernels | null {
+  loaded ??= load();
+  return loaded.kernels;
+}
+
+/** Why there are no native kernels here (null when there are). */
+export function nativeKernelsNote(): string | null {
+  loaded ??= load();
+  return loaded.note;
+}
