@@ -22,13 +22,14 @@ test('the native kernels are built by npm ci and load on an x86-64 CPU with AVX2
 
 type Panels = (x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number) => void;
 
-/** f32-fma.wat's gemm_panels itself, on `memory`: what the native kernel must match bit for bit. */
-function wasmPanels(memory: WebAssembly.Memory): Panels {
-  const name = memory.buffer instanceof SharedArrayBuffer ? 'f32-fma.shared.wasm' : 'f32-fma.wasm';
-  const bytes = readFileSync(new URL(`../../worker/model/kernels/f32/${name}`, import.meta.url));
+/** A WebAssembly kernel itself (f32-fma.wat's gemm_panels, f32.wat's gemm_nn), on `memory`: what the native ones must match bit for bit. */
+function wasmKernel(memory: WebAssembly.Memory, module: 'f32-fma' | 'f32', name: 'gemm_panels' | 'gemm_nn'): Panels {
+  const file = `${module}${memory.buffer instanceof SharedArrayBuffer ? '.shared' : ''}.wasm`;
+  const bytes = readFileSync(new URL(`../../worker/model/kernels/f32/${file}`, import.meta.url));
   assert.ok(relaxedSimdValidates(bytes));
-  return (new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as { gemm_panels: Panels }).gemm_panels;
+  return (new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, Panels>)[name];
 }
+const wasmPanels = (memory: WebAssembly.Memory) => wasmKernel(memory, 'f32-fma', 'gemm_panels');
 
 /** A product's operands laid out in `memory` with padded strides, filled with awkward values. */
 function layout(memory: WebAssembly.Memory, rows: number, k: number, n: number, pad: number) {
@@ -74,6 +75,28 @@ for (const shared of [false, true]) {
         assert.equal(touched, 0, 'the columns between n and the stride are left alone');
       }
     }
+  });
+}
+
+for (const shared of [false, true]) {
+  test(`the native one-row product gives f32.wat gemm_nn's bits (XNNPACK's) on every shape (${shared ? 'shared' : 'plain'} memory)`, { skip }, () => {
+    const memory = new WebAssembly.Memory({ initial: 160, maximum: 400, shared });
+    const native = nativeKernels()!;
+    const theirs = wasmKernel(memory, 'f32', 'gemm_nn');
+    const heap = new Uint8Array(memory.buffer);
+    // k with 0 to 3 rows after the last group of four; n with 8-, 4- and single-column tails.
+    for (const [k, n] of [[768, 256], [97, 30], [3, 19], [50, 12], [200, 72], [33, 5], [1, 8], [4, 1]]) {
+      for (const [pad, withBias] of [[0, true], [5, false]] as const) {
+        const at = layout(memory, 1, k, n, pad);
+        const bias = withBias ? at.bias : 0;
+        theirs(at.x, 1, k, at.ldx, at.w, n, at.ldw, bias, at.out, at.ldo, at.scratch);
+        native.gemmRow(heap, at.x, 1, k, at.ldx, at.w, n, at.ldw, bias, at.out2, at.ldo, at.scratch);
+        const f = new Float32Array(memory.buffer);
+        const [mine, wasm] = [f.slice(at.out2 / 4, at.out2 / 4 + n), f.slice(at.out / 4, at.out / 4 + n)];
+        assert.deepEqual(mine, wasm, `[1, ${k}]·[${k}, ${n}] pad ${pad} bias ${withBias}`);
+      }
+    }
+    assert.throws(() => native.gemmRow(heap, 0, 2, 4, 4, 64, 4, 4, 0, 128, 4, 256), RangeError, 'one row only');
   });
 }
 

@@ -8,10 +8,11 @@
  * (no copy, no second layout), give exactly the bits of f32-fma.wat's gemm_panels (so that a machine with and
  * one without it agree, and the tests can say so), and ship without a library per platform.
  *
- *   gemm_panels(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch):
+ *   gemmPanels(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch):
  *     out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[i*ldw + j]      r < rows, j < n, i in order
  * with heap a typed array over the WebAssembly memory, pointers its byte offsets (bias 0: none) and strides in
- * floats; scratch holds 16k floats. Each output is one chain of fused multiply-adds starting from its bias, in
+ * floats; scratch holds 16k floats. gemmRow takes the same arguments for one row (a decode step), with
+ * f32.wat gemm_nn's bits (below). Each output is one chain of fused multiply-adds starting from its bias, in
  * input order, as in f32-fma.wat: its 8-column panels here become 16-column ones (n % 16 >= 8 takes one 8-column
  * panel) and the last n % 8 columns take a separate multiply and add (built with -ffp-contract=off), as there.
  */
@@ -19,6 +20,7 @@
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define HAVE_X86 1
@@ -119,6 +121,33 @@ TARGET_AVX2 static void gemm_panels(const float *x, int rows, int k, int ldx, co
     }
   }
 }
+
+/* f32.wat's gemm_nn for one row (nn_stream_row), a decode step's product: out = bias, then the rows of w four at a
+ * time, each output adding its four products in input order with a separate multiply and add (XNNPACK's bits, as
+ * there). Decoding reads every weight once a token, and 256-bit loads stream it ~1.2x faster than 128-bit ones. */
+TARGET_AVX2 static void gemm_row(const float *x, int k, const float *w, int n, int ldw, const float *bias, float *out) {
+  for (int j = 0; j < n; j++) out[j] = bias ? bias[j] : 0.0f;
+  int i = 0;
+  for (; i + 4 <= k; i += 4) {
+    const float *w0 = w + (size_t)i * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+    __m256 s0 = _mm256_broadcast_ss(x + i), s1 = _mm256_broadcast_ss(x + i + 1), s2 = _mm256_broadcast_ss(x + i + 2),
+           s3 = _mm256_broadcast_ss(x + i + 3);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      __m256 o = _mm256_loadu_ps(out + j);
+      o = _mm256_add_ps(o, _mm256_mul_ps(s0, _mm256_loadu_ps(w0 + j)));
+      o = _mm256_add_ps(o, _mm256_mul_ps(s1, _mm256_loadu_ps(w1 + j)));
+      o = _mm256_add_ps(o, _mm256_mul_ps(s2, _mm256_loadu_ps(w2 + j)));
+      o = _mm256_add_ps(o, _mm256_mul_ps(s3, _mm256_loadu_ps(w3 + j)));
+      _mm256_storeu_ps(out + j, o);
+    }
+    for (; j < n; j++) out[j] = out[j] + x[i] * w0[j] + x[i + 1] * w1[j] + x[i + 2] * w2[j] + x[i + 3] * w3[j];
+  }
+  for (; i < k; i++) {
+    const float *w0 = w + (size_t)i * ldw;
+    for (int j = 0; j < n; j++) out[j] = out[j] + x[i] * w0[j];
+  }
+}
 #endif
 
 /* Whether [at, at + floats * 4) lies in a heap of `length` bytes, at a whole float. */
@@ -126,49 +155,81 @@ static int fits(int64_t at, int64_t floats, size_t length) {
   return at >= 0 && at % 4 == 0 && floats >= 0 && floats <= (int64_t)(length / 4) && at <= (int64_t)length - floats * 4;
 }
 
-static napi_value GemmPanels(napi_env env, napi_callback_info info) {
+/* A product's arguments, read from JavaScript and checked against the heap. */
+typedef struct {
+  char *heap;
+  int64_t x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch;
+} Product;
+
+/* Reads (heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) into p; on a wrong one throws and returns 0.
+ * The arguments come from the engine, but a wrong one must be an exception, not a write outside the heap. */
+static int read_product(napi_env env, napi_callback_info info, const char *name, int64_t scratch_floats_per_k, Product *p) {
   size_t argc = 12;
   napi_value args[12];
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 12) {
-    napi_throw_type_error(env, NULL, "gemmPanels takes a heap view and 11 numbers");
-    return NULL;
+  char message[160];
+  void *unavailable; /* the module's reason, checked once when it loaded (cpuid can trap in a virtual machine) */
+  if (napi_get_cb_info(env, info, &argc, args, NULL, &unavailable) != napi_ok || argc != 12) {
+    snprintf(message, sizeof message, "%s takes a heap view and 11 numbers", name);
+    napi_throw_type_error(env, NULL, message);
+    return 0;
   }
   napi_typedarray_type type;
-  size_t elements, byte_offset;
+  size_t length, byte_offset;
   void *data;
   napi_value buffer;
-  if (napi_get_typedarray_info(env, args[0], &type, &elements, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "gemmPanels: the heap must be a Uint8Array");
-    return NULL;
+  if (napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    snprintf(message, sizeof message, "%s: the heap must be a Uint8Array", name);
+    napi_throw_type_error(env, NULL, message);
+    return 0;
   }
   int64_t v[11];
   for (int i = 0; i < 11; i++) {
     if (napi_get_value_int64(env, args[i + 1], &v[i]) != napi_ok) {
-      napi_throw_type_error(env, NULL, "gemmPanels: offsets, sizes and strides must be numbers");
-      return NULL;
+      snprintf(message, sizeof message, "%s: offsets, sizes and strides must be numbers", name);
+      napi_throw_type_error(env, NULL, message);
+      return 0;
     }
   }
+  *p = (Product){(char *)data, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
   /* Offsets up to 4 GiB (a 32-bit WebAssembly heap); sizes within int. */
-  int64_t x = v[0], w = v[4], bias = v[7], out = v[8], scratch = v[10];
   const int64_t most = INT32_MAX;
-  int64_t rows = v[1], k = v[2], ldx = v[3], n = v[5], ldw = v[6], ldo = v[9];
-  /* The arguments come from the engine, but a wrong one must be an exception, not a write outside the heap. */
-  if (rows < 1 || k < 1 || n < 1 || ldx < k || ldw < n || ldo < n || rows > most || k > most || n > most || ldx > most ||
-      ldw > most || ldo > most ||
-      !fits(x, (rows - 1) * ldx + k, elements) || !fits(w, (k - 1) * ldw + n, elements) ||
-      !fits(out, (rows - 1) * ldo + n, elements) || (bias != 0 && !fits(bias, n, elements)) || !fits(scratch, 16 * k, elements)) {
-    napi_throw_range_error(env, NULL, "gemmPanels: a matrix lies outside the heap or its sizes do not agree");
+  if (p->rows < 1 || p->k < 1 || p->n < 1 || p->ldx < p->k || p->ldw < p->n || p->ldo < p->n || p->rows > most || p->k > most ||
+      p->n > most || p->ldx > most || p->ldw > most || p->ldo > most || !fits(p->x, (p->rows - 1) * p->ldx + p->k, length) ||
+      !fits(p->w, (p->k - 1) * p->ldw + p->n, length) || !fits(p->out, (p->rows - 1) * p->ldo + p->n, length) ||
+      (p->bias != 0 && !fits(p->bias, p->n, length)) || !fits(p->scratch, scratch_floats_per_k * p->k, length)) {
+    snprintf(message, sizeof message, "%s: a matrix lies outside the heap or its sizes do not agree", name);
+    napi_throw_range_error(env, NULL, message);
+    return 0;
+  }
+  if (unavailable != NULL) {
+    napi_throw_error(env, NULL, (const char *)unavailable);
+    return 0;
+  }
+  return 1;
+}
+
+#define AT(p, field) ((float *)((p).heap + (p).field))
+
+static napi_value GemmPanels(napi_env env, napi_callback_info info) {
+  Product p;
+  if (!read_product(env, info, "gemmPanels", 16, &p)) return NULL;
+#if HAVE_X86
+  gemm_panels(AT(p, x), (int)p.rows, (int)p.k, (int)p.ldx, AT(p, w), (int)p.n, (int)p.ldw, p.bias ? AT(p, bias) : NULL, AT(p, out),
+              (int)p.ldo, AT(p, scratch));
+#endif
+  return NULL;
+}
+
+static napi_value GemmRow(napi_env env, napi_callback_info info) {
+  Product p;
+  if (!read_product(env, info, "gemmRow", 0, &p)) return NULL;
+  if (p.rows != 1) {
+    napi_throw_range_error(env, NULL, "gemmRow: one row");
     return NULL;
   }
 #if HAVE_X86
-  if (unavailable_reason() == NULL) {
-    char *heap = (char *)data;
-    gemm_panels((const float *)(heap + x), (int)rows, (int)k, (int)ldx, (const float *)(heap + w), (int)n, (int)ldw,
-                bias ? (const float *)(heap + bias) : NULL, (float *)(heap + out), (int)ldo, (float *)(heap + scratch));
-    return NULL;
-  }
+  gemm_row(AT(p, x), (int)p.k, AT(p, w), (int)p.n, (int)p.ldw, p.bias ? AT(p, bias) : NULL, AT(p, out));
 #endif
-  napi_throw_error(env, NULL, unavailable_reason());
   return NULL;
 }
 
@@ -181,7 +242,9 @@ NAPI_MODULE_INIT() {
     napi_get_null(env, &value);
   }
   napi_set_named_property(env, exports, "unavailable", value);
-  napi_create_function(env, "gemmPanels", NAPI_AUTO_LENGTH, GemmPanels, NULL, &value);
+  napi_create_function(env, "gemmPanels", NAPI_AUTO_LENGTH, GemmPanels, (void *)reason, &value);
   napi_set_named_property(env, exports, "gemmPanels", value);
+  napi_create_function(env, "gemmRow", NAPI_AUTO_LENGTH, GemmRow, (void *)reason, &value);
+  napi_set_named_property(env, exports, "gemmRow", value);
   return exports;
 }

@@ -1,5 +1,5 @@
 /**
- * The native prompt kernels (gemm.c): loaded once per thread when they were built for this machine
+ * The native kernels (gemm.c: the prompt's products and a decode step's one-row products): loaded once per thread when they were built for this machine
  * (scripts/build-native.mjs, run by npm's postinstall) and its CPU has AVX2 and FMA; otherwise the engine runs
  * on its WebAssembly kernels alone, and `nativeKernelsNote` says why. `INKLING_NATIVE=off` turns them off.
  */
@@ -15,8 +15,16 @@ export interface NativeKernels {
    * Σ_i x[r·ldx + i] · w[i·ldw + j]. `heap` views the whole memory; pointers are its byte offsets (bias 0: none);
    * strides count floats; scratch holds 16·k floats. Throws a RangeError for a matrix outside the heap.
    */
-  gemmPanels(heap: Uint8Array, x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number): void;
+  gemmPanels(heap: Uint8Array, ...product: ProductArgs): void;
+  /**
+   * f32.wat's gemm_nn for one row (rows must be 1; scratch unused), with its bits (XNNPACK's): a decode step's
+   * product, streamed with 256-bit loads.
+   */
+  gemmRow(heap: Uint8Array, ...product: ProductArgs): void;
 }
+
+/** x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch: as F32Kernels.gemmNN's. */
+export type ProductArgs = [x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number];
 
 interface Addon extends NativeKernels {
   /** Why this CPU cannot run them, or null. */
