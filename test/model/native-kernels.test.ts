@@ -79,24 +79,29 @@ for (const shared of [false, true]) {
 }
 
 for (const shared of [false, true]) {
-  test(`the native one-row product gives f32.wat gemm_nn's bits (XNNPACK's) on every shape (${shared ? 'shared' : 'plain'} memory)`, { skip }, () => {
+  test(`the native products of 1 to 4 rows give f32.wat gemm_nn's bits (XNNPACK's) on every shape (${shared ? 'shared' : 'plain'} memory)`, { skip }, () => {
     const memory = new WebAssembly.Memory({ initial: 160, maximum: 400, shared });
     const native = nativeKernels()!;
     const theirs = wasmKernel(memory, 'f32', 'gemm_nn');
     const heap = new Uint8Array(memory.buffer);
-    // k with 0 to 3 rows after the last group of four; n with 8-, 4- and single-column tails.
-    for (const [k, n] of [[768, 256], [97, 30], [3, 19], [50, 12], [200, 72], [33, 5], [1, 8], [4, 1]]) {
-      for (const [pad, withBias] of [[0, true], [5, false]] as const) {
-        const at = layout(memory, 1, k, n, pad);
-        const bias = withBias ? at.bias : 0;
-        theirs(at.x, 1, k, at.ldx, at.w, n, at.ldw, bias, at.out, at.ldo, at.scratch);
-        native.gemmRow(heap, at.x, 1, k, at.ldx, at.w, n, at.ldw, bias, at.out2, at.ldo, at.scratch);
-        const f = new Float32Array(memory.buffer);
-        const [mine, wasm] = [f.slice(at.out2 / 4, at.out2 / 4 + n), f.slice(at.out / 4, at.out / 4 + n)];
-        assert.deepEqual(mine, wasm, `[1, ${k}]·[${k}, ${n}] pad ${pad} bias ${withBias}`);
+    // k with 0 to 3 inputs after the last group of four (one row) or one after the last pair (more); n with 8-,
+    // 4- and single-column tails.
+    for (const rows of [1, 2, 3, 4]) {
+      for (const [k, n] of [[768, 256], [97, 30], [3, 19], [50, 12], [200, 72], [33, 5], [1, 8], [4, 1]]) {
+        for (const [pad, withBias] of [[0, true], [5, false]] as const) {
+          const at = layout(memory, rows, k, n, pad);
+          const bias = withBias ? at.bias : 0;
+          theirs(at.x, rows, k, at.ldx, at.w, n, at.ldw, bias, at.out, at.ldo, at.scratch);
+          native.gemmRows(heap, at.x, rows, k, at.ldx, at.w, n, at.ldw, bias, at.out2, at.ldo, at.scratch);
+          const f = new Float32Array(memory.buffer);
+          for (let r = 0; r < rows; r++) {
+            const [mine, wasm] = [at.out2, at.out].map((o) => f.slice(o / 4 + r * at.ldo, o / 4 + r * at.ldo + n));
+            assert.deepEqual(mine, wasm, `row ${r} of [${rows}, ${k}]·[${k}, ${n}] pad ${pad} bias ${withBias}`);
+          }
+        }
       }
     }
-    assert.throws(() => native.gemmRow(heap, 0, 2, 4, 4, 64, 4, 4, 0, 128, 4, 256), RangeError, 'one row only');
+    assert.throws(() => native.gemmRows(heap, 0, 5, 4, 4, 256, 4, 4, 0, 512, 4, 1024), RangeError, 'at most 4 rows');
   });
 }
 

@@ -14,7 +14,7 @@
  * Prompts (more than 4 rows) use fused multiply–add where the runtime has relaxed SIMD (f32-fma.wat): ~1.3×
  * faster, results within float32 rounding of the others. `INKLING_FMA=off` keeps them on f32.wat. Where the
  * native kernels are built and the CPU has AVX2 (native/gemm.c), prompts run there instead: ~2× faster again,
- * and the same bits as f32-fma.wat; so do one-row products (decoding), ~1.2× faster, with gemm_nn's bits.
+ * and the same bits as f32-fma.wat; so do products of up to 4 rows (decoding), ~1.2× faster, with gemm_nn's bits.
  */
 import v8 from 'node:v8';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -51,7 +51,7 @@ export interface F32Kernels {
   add(dst: number, src: number, n: number): void;
   /** Whether prompts use fused multiply–add (f32-fma.wat, or the native kernels). */
   readonly fused: boolean;
-  /** Whether prompts (and one-row products) run on the native kernels (native/gemm.c). */
+  /** Whether prompts (and decoding's products) run on the native kernels (native/gemm.c). */
   readonly native: boolean;
 }
 
@@ -122,12 +122,12 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
       ? (new WebAssembly.Instance(fmaModule, { env: { memory } }).exports as unknown as { gemm_panels: F32Kernels['gemmNN'] })
       : null;
     // The native kernels give f32-fma.wat's bits for prompts, so they serve where it does (INKLING_FMA=off turns
-    // both off), and gemm_nn's for one row.
+    // both off), and gemm_nn's for up to 4 rows.
     const native = nativeOn(memory);
     const prompt = fma ? (native?.panels ?? fma.gemm_panels) : null;
-    const row = native?.row ?? plain.gemm_nn;
+    const few = native?.rows ?? plain.gemm_nn;
     const gemmNN: F32Kernels['gemmNN'] = (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) =>
-      (rows >= PANEL_ROWS && prompt ? prompt : rows === 1 ? row : plain.gemm_nn)(x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch);
+      (rows < PANEL_ROWS ? few : (prompt ?? plain.gemm_nn))(x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch);
     kernels = {
       gemmNN,
       gemmNT: plain.gemm_nt,
@@ -147,7 +147,7 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
  * The native kernels' products on `memory` (through a view of it, renewed when the memory grows), or null where
  * this machine has none.
  */
-function nativeOn(memory: WebAssembly.Memory): { panels: F32Kernels['gemmNN']; row: F32Kernels['gemmNN'] } | null {
+function nativeOn(memory: WebAssembly.Memory): { panels: F32Kernels['gemmNN']; rows: F32Kernels['gemmNN'] } | null {
   const native = nativeKernels();
   if (!native) return null;
   let heap = new Uint8Array(memory.buffer);
@@ -155,7 +155,7 @@ function nativeOn(memory: WebAssembly.Memory): { panels: F32Kernels['gemmNN']; r
   // Parameters spelled out: a rest array would be an allocation per product in the decode loop.
   return {
     panels: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmPanels(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
-    row: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmRow(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
+    rows: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmRows(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
   };
 }
 

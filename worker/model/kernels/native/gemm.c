@@ -11,8 +11,8 @@
  *   gemmPanels(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch):
  *     out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[i*ldw + j]      r < rows, j < n, i in order
  * with heap a typed array over the WebAssembly memory, pointers its byte offsets (bias 0: none) and strides in
- * floats; scratch holds 16k floats. gemmRow takes the same arguments for one row (a decode step), with
- * f32.wat gemm_nn's bits (below). Each output is one chain of fused multiply-adds starting from its bias, in
+ * floats; scratch holds 16k floats. gemmRows takes the same arguments for 1 to 4 rows (a decode step; scratch
+ * unused), with f32.wat gemm_nn's bits (below). Each output is one chain of fused multiply-adds starting from its bias, in
  * input order, as in f32-fma.wat: its 8-column panels here become 16-column ones (n % 16 >= 8 takes one 8-column
  * panel) and the last n % 8 columns take a separate multiply and add (built with -ffp-contract=off), as there.
  */
@@ -122,11 +122,14 @@ TARGET_AVX2 static void gemm_panels(const float *x, int rows, int k, int ldx, co
   }
 }
 
-/* f32.wat's gemm_nn for one row (nn_stream_row), a decode step's product: out = bias, then the rows of w four at a
- * time, each output adding its four products in input order with a separate multiply and add (XNNPACK's bits, as
- * there). Decoding reads every weight once a token, and 256-bit loads stream it ~1.2x faster than 128-bit ones. */
-TARGET_AVX2 static void gemm_row(const float *x, int k, const float *w, int n, int ldw, const float *bias, float *out) {
-  for (int j = 0; j < n; j++) out[j] = bias ? bias[j] : 0.0f;
+/* f32.wat's gemm_nn for up to 4 rows (its nn_stream_* functions), a decode step's products: w is read once for
+ * all rows, and each output starts from its bias and adds its products in input order with a separate multiply
+ * and add, as there (XNNPACK's bits; how the steps group the inputs does not change a sum made in order).
+ * Decoding reads every weight once a token, and 256-bit loads stream it ~1.2x faster than 128-bit ones. */
+#define ADD(o, s, v) _mm256_add_ps(o, _mm256_mul_ps(s, v))
+
+/* One row, four inputs a step. */
+TARGET_AVX2 static void gemm_row(const float *x, int k, const float *w, int n, int ldw, float *out) {
   int i = 0;
   for (; i + 4 <= k; i += 4) {
     const float *w0 = w + (size_t)i * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
@@ -135,10 +138,10 @@ TARGET_AVX2 static void gemm_row(const float *x, int k, const float *w, int n, i
     int j = 0;
     for (; j + 8 <= n; j += 8) {
       __m256 o = _mm256_loadu_ps(out + j);
-      o = _mm256_add_ps(o, _mm256_mul_ps(s0, _mm256_loadu_ps(w0 + j)));
-      o = _mm256_add_ps(o, _mm256_mul_ps(s1, _mm256_loadu_ps(w1 + j)));
-      o = _mm256_add_ps(o, _mm256_mul_ps(s2, _mm256_loadu_ps(w2 + j)));
-      o = _mm256_add_ps(o, _mm256_mul_ps(s3, _mm256_loadu_ps(w3 + j)));
+      o = ADD(o, s0, _mm256_loadu_ps(w0 + j));
+      o = ADD(o, s1, _mm256_loadu_ps(w1 + j));
+      o = ADD(o, s2, _mm256_loadu_ps(w2 + j));
+      o = ADD(o, s3, _mm256_loadu_ps(w3 + j));
       _mm256_storeu_ps(out + j, o);
     }
     for (; j < n; j++) out[j] = out[j] + x[i] * w0[j] + x[i + 1] * w1[j] + x[i + 2] * w2[j] + x[i + 3] * w3[j];
@@ -146,6 +149,51 @@ TARGET_AVX2 static void gemm_row(const float *x, int k, const float *w, int n, i
   for (; i < k; i++) {
     const float *w0 = w + (size_t)i * ldw;
     for (int j = 0; j < n; j++) out[j] = out[j] + x[i] * w0[j];
+  }
+}
+
+/* 2 to 4 rows (a constant where it is called, so that the row loops unroll), two inputs a step: 8 broadcasts and
+ * 2 rows of w in registers. */
+TARGET_AVX2 static inline __attribute__((always_inline)) void gemm_few(const float *x, const int rows, int k, int ldx, const float *w,
+                                                                       int n, int ldw, float *out, int ldo) {
+  int i = 0;
+  for (; i + 2 <= k; i += 2) {
+    const float *wa = w + (size_t)i * ldw, *wb = wa + ldw;
+    __m256 sa[4], sb[4];
+    for (int r = 0; r < rows; r++) {
+      sa[r] = _mm256_broadcast_ss(x + (size_t)r * ldx + i);
+      sb[r] = _mm256_broadcast_ss(x + (size_t)r * ldx + i + 1);
+    }
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      __m256 va = _mm256_loadu_ps(wa + j), vb = _mm256_loadu_ps(wb + j);
+      for (int r = 0; r < rows; r++) {
+        float *o = out + (size_t)r * ldo + j;
+        _mm256_storeu_ps(o, ADD(ADD(_mm256_loadu_ps(o), sa[r], va), sb[r], vb));
+      }
+    }
+    for (; j < n; j++)
+      for (int r = 0; r < rows; r++) {
+        float *o = out + (size_t)r * ldo + j;
+        *o = *o + x[(size_t)r * ldx + i] * wa[j] + x[(size_t)r * ldx + i + 1] * wb[j];
+      }
+  }
+  for (; i < k; i++) {
+    const float *wa = w + (size_t)i * ldw;
+    for (int r = 0; r < rows; r++)
+      for (int j = 0; j < n; j++) out[(size_t)r * ldo + j] = out[(size_t)r * ldo + j] + x[(size_t)r * ldx + i] * wa[j];
+  }
+}
+
+TARGET_AVX2 static void gemm_rows(const float *x, int rows, int k, int ldx, const float *w, int n, int ldw, const float *bias, float *out,
+                                  int ldo) {
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < n; j++) out[(size_t)r * ldo + j] = bias ? bias[j] : 0.0f;
+  switch (rows) {
+    case 1: gemm_row(x, k, w, n, ldw, out); break;
+    case 2: gemm_few(x, 2, k, ldx, w, n, ldw, out, ldo); break;
+    case 3: gemm_few(x, 3, k, ldx, w, n, ldw, out, ldo); break;
+    default: gemm_few(x, 4, k, ldx, w, n, ldw, out, ldo); break;
   }
 }
 #endif
@@ -220,15 +268,15 @@ static napi_value GemmPanels(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value GemmRow(napi_env env, napi_callback_info info) {
+static napi_value GemmRows(napi_env env, napi_callback_info info) {
   Product p;
-  if (!read_product(env, info, "gemmRow", 0, &p)) return NULL;
-  if (p.rows != 1) {
-    napi_throw_range_error(env, NULL, "gemmRow: one row");
+  if (!read_product(env, info, "gemmRows", 0, &p)) return NULL;
+  if (p.rows > 4) {
+    napi_throw_range_error(env, NULL, "gemmRows: 1 to 4 rows");
     return NULL;
   }
 #if HAVE_X86
-  gemm_row(AT(p, x), (int)p.k, AT(p, w), (int)p.n, (int)p.ldw, p.bias ? AT(p, bias) : NULL, AT(p, out));
+  gemm_rows(AT(p, x), (int)p.rows, (int)p.k, (int)p.ldx, AT(p, w), (int)p.n, (int)p.ldw, p.bias ? AT(p, bias) : NULL, AT(p, out), (int)p.ldo);
 #endif
   return NULL;
 }
@@ -244,7 +292,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "unavailable", value);
   napi_create_function(env, "gemmPanels", NAPI_AUTO_LENGTH, GemmPanels, (void *)reason, &value);
   napi_set_named_property(env, exports, "gemmPanels", value);
-  napi_create_function(env, "gemmRow", NAPI_AUTO_LENGTH, GemmRow, (void *)reason, &value);
-  napi_set_named_property(env, exports, "gemmRow", value);
+  napi_create_function(env, "gemmRows", NAPI_AUTO_LENGTH, GemmRows, (void *)reason, &value);
+  napi_set_named_property(env, exports, "gemmRows", value);
   return exports;
 }

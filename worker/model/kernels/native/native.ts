@@ -1,5 +1,5 @@
 /**
- * The native kernels (gemm.c: the prompt's products and a decode step's one-row products): loaded once per thread when they were built for this machine
+ * The native kernels (gemm.c: the prompt's products and a decode step's): loaded once per thread when they were built for this machine
  * (scripts/build-native.mjs, run by npm's postinstall) and its CPU has AVX2 and FMA; otherwise the engine runs
  * on its WebAssembly kernels alone, and `nativeKernelsNote` says why. `INKLING_NATIVE=off` turns them off.
  */
@@ -17,10 +17,10 @@ export interface NativeKernels {
    */
   gemmPanels(heap: Uint8Array, ...product: ProductArgs): void;
   /**
-   * f32.wat's gemm_nn for one row (rows must be 1; scratch unused), with its bits (XNNPACK's): a decode step's
-   * product, streamed with 256-bit loads.
+   * f32.wat's gemm_nn for 1 to 4 rows (scratch unused), with its bits (XNNPACK's): a decode step's products,
+   * streamed with 256-bit loads.
    */
-  gemmRow(heap: Uint8Array, ...product: ProductArgs): void;
+  gemmRows(heap: Uint8Array, ...product: ProductArgs): void;
 }
 
 /** x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch: as F32Kernels.gemmNN's. */
