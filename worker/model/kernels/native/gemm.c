@@ -1,20 +1,20 @@
 /*
- * The prompt's matrix products in native code, for machines whose CPU has AVX2 and FMA (x86-64 since 2013).
+ * The engine's float32 matrix products in native code, for CPUs with AVX2 and FMA (x86-64 since 2013).
  *
  * Why native beside the WebAssembly kernels: a prompt is bound by arithmetic, and WebAssembly's vectors are
  * 128 bits wide where these CPUs multiply-add 256 at a time; V8 also keeps at most 8 accumulators of the
- * WebAssembly tile in registers. The same product here runs ~2x as fast (docs/performance-log.md, section 12).
+ * WebAssembly tile in registers. A prompt's product here runs ~2x as fast, and decoding's products, bound by
+ * memory, stream ~1.2x as fast (docs/performance-log.md, section 12).
  * Why hand-written rather than a BLAS: it must read the weights where they lie in the engine's WebAssembly heap
- * (no copy, no second layout), give exactly the bits of f32-fma.wat's gemm_panels (so that a machine with and
- * one without it agree, and the tests can say so), and ship without a library per platform.
+ * (no copy, no second layout), give exactly the bits of the WebAssembly kernels it stands in for (so that a
+ * machine with it and one without agree, and the tests can say so), and ship without a library per platform.
  *
- *   gemmPanels(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch):
+ *   gemmPanels(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)     prompts: f32-fma.wat's gemm_panels
+ *   gemmRows(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)       1 to 4 rows: f32.wat's gemm_nn
  *     out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[i*ldw + j]      r < rows, j < n, i in order
- * with heap a typed array over the WebAssembly memory, pointers its byte offsets (bias 0: none) and strides in
- * floats; scratch holds 16k floats. gemmRows takes the same arguments for 1 to 4 rows (a decode step; scratch
- * unused), with f32.wat gemm_nn's bits (below). Each output is one chain of fused multiply-adds starting from its bias, in
- * input order, as in f32-fma.wat: its 8-column panels here become 16-column ones (n % 16 >= 8 takes one 8-column
- * panel) and the last n % 8 columns take a separate multiply and add (built with -ffp-contract=off), as there.
+ * with heap a Uint8Array over the WebAssembly memory, pointers its byte offsets (bias 0: none) and strides in
+ * floats; gemmPanels's scratch holds 16k floats (gemmRows uses none). Each output is the same chain of operations
+ * as in the kernel it stands in for, which the build keeps by fusing nothing itself (-ffp-contract=off).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -28,8 +28,10 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #define TARGET_AVX2
+#define ALWAYS_INLINE __forceinline
 #else
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 #else
 #define HAVE_X86 0
@@ -101,6 +103,9 @@ TARGET_AVX2 static void tile6x8(const float *x, int ldx, int nr, int k, const fl
   for (int r = 0; r < nr; r++) _mm256_storeu_ps(out + (size_t)ldo * r, c[r]);
 }
 
+/* f32-fma.wat's gemm_panels: each output one chain of fused multiply-adds from its bias, in input order. Its
+ * 8-column panels become 16-column ones here (n % 16 >= 8 takes one of 8), and the last n % 8 columns take a
+ * separate multiply and add, as there. */
 TARGET_AVX2 static void gemm_panels(const float *x, int rows, int k, int ldx, const float *w, int n, int ldw, const float *bias,
                                     float *out, int ldo, float *panel) {
   int j = 0;
@@ -154,8 +159,8 @@ TARGET_AVX2 static void gemm_row(const float *x, int k, const float *w, int n, i
 
 /* 2 to 4 rows (a constant where it is called, so that the row loops unroll), two inputs a step: 8 broadcasts and
  * 2 rows of w in registers. */
-TARGET_AVX2 static inline __attribute__((always_inline)) void gemm_few(const float *x, const int rows, int k, int ldx, const float *w,
-                                                                       int n, int ldw, float *out, int ldo) {
+TARGET_AVX2 static ALWAYS_INLINE void gemm_few(const float *x, const int rows, int k, int ldx, const float *w, int n, int ldw,
+                                               float *out, int ldo) {
   int i = 0;
   for (; i + 2 <= k; i += 2) {
     const float *wa = w + (size_t)i * ldw, *wb = wa + ldw;
