@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { f32Kernels, relaxedSimdValidates } from '../../worker/model/kernels/f32/f32.js';
 import { nativeKernels, nativeKernelsNote, type NativeKernels } from '../../worker/model/kernels/native/native.js';
@@ -166,4 +167,20 @@ test('INKLING_NATIVE=off runs prompts on the WebAssembly kernels, and says so', 
     encoding: 'utf8',
   });
   assert.deepEqual(JSON.parse(output), { native: false, fused: true, note: 'INKLING_NATIVE=off' });
+});
+
+test('npm ci goes on when the native kernels cannot be built: a warning with --optional, an error without; the addon in place stays', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const addon = path.join(root, 'worker', 'model', 'kernels', 'native', 'inkling-native.node');
+  const before = existsSync(addon) ? statSync(addon).mtimeMs : null;
+  const env = { ...process.env, INKLING_NODE_GYP: path.join(root, 'no-such-node-gyp'), INKLING_NATIVE: '' };
+  const run = (...args: string[]) => spawnSync(process.execPath, ['scripts/build-native.mjs', ...args], { cwd: root, env, encoding: 'utf8' });
+  const optional = run('--optional');
+  assert.equal(optional.status, 0, optional.stderr);
+  assert.match(optional.stderr, /native kernels not built: node-gyp failed \(spawnSync .*no-such-node-gyp ENOENT\)/);
+  assert.match(optional.stderr, /prompts then run on the WebAssembly kernels/);
+  const required = run();
+  assert.equal(required.status, 1);
+  assert.match(required.stderr, /native kernels not built/);
+  assert.equal(existsSync(addon) ? statSync(addon).mtimeMs : null, before, 'the addon in place is neither removed nor rewritten');
 });

@@ -33,7 +33,7 @@ let builderOutput: string;
 
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 const WASM_DIR = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
-/** The native prompt kernels, where npm ci built them (scripts/build-native.mjs). */
+/** The native kernels, where npm ci built them (scripts/build-native.mjs). */
 const NATIVE_KERNELS = 'dist/worker/model/kernels/native/inkling-native.node';
 const SQLITE_ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
 /** The engine's WebAssembly kernels, as packaged: every .wasm under the sources' worker/, under dist/. */

@@ -1,4 +1,4 @@
-# The native prompt kernels (gemm.c). Built by scripts/build-native.mjs (npm's postinstall), which copies the
+# The native kernels (gemm.c). Built by scripts/build-native.mjs (npm's postinstall), which copies the
 # addon next to native.ts as inkling-native.node; the engine runs without it (WebAssembly kernels).
 {
   "targets": [
