@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { f32Kernels, relaxedSimdValidates } from '../../worker/model/kernels/f32/f32.js';
 import { nativeKernels, nativeKernelsNote, type NativeKernels } from '../../worker/model/kernels/native/native.js';
+import { loadQ8Kernels } from '../../worker/model/kernels/q8/q8.js';
 
 /** Whether this machine should have them: our machines (and CI's) are x86-64 Linux with AVX2 and FMA. */
 function cpuHasAvx2Fma(): boolean {
@@ -105,6 +106,45 @@ for (const shared of [false, true]) {
     assert.throws(() => native.gemmRows(heap, 0, 5, 4, 4, 256, 4, 4, 0, 512, 4, 1024), RangeError, 'at most 4 rows');
   });
 }
+
+test("the native int8 product gives q8.wat's q8_matvec bits for 1 to 4 vectors, and loadQ8Kernels uses it", { skip }, () => {
+  const memory = new WebAssembly.Memory({ initial: 200 });
+  const heap = new Uint8Array(memory.buffer);
+  const f = new Float32Array(memory.buffer);
+  const theirs = (new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL('../../worker/model/kernels/q8/q8.wasm', import.meta.url))), {
+    env: { memory },
+  }).exports as { q8_matvec: (...args: number[]) => void }).q8_matvec;
+  const kernels = loadQ8Kernels(memory);
+  assert.equal(kernels.native, true);
+  let seed = 7;
+  const byte = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+  for (const [inDim, outDim] of [[32, 5], [64, 33], [768, 96], [3072, 40]]) {
+    const groups = inDim / 32;
+    const [w, ws, xq, xs, bias, y1, y2] = [0, 1, 2, 3, 4, 5, 6].map((i) => 4096 + i * 2 ** 20);
+    for (let i = 0; i < outDim * inDim; i++) heap[w + i] = byte(); // every code, -128 and 127 among them
+    for (let i = 0; i < 4 * inDim; i++) heap[xq + i] = byte();
+    for (let i = 0; i < outDim * groups; i++) f[ws / 4 + i] = (byte() + 1) * 1.37e-4;
+    for (let i = 0; i < 4 * groups; i++) f[xs / 4 + i] = (byte() + 1) * 2.11e-3;
+    for (let i = 0; i < outDim; i++) f[bias / 4 + i] = (byte() - 128) * 0.013;
+    for (const nX of [1, 2, 3, 4]) {
+      for (const [rowStart, rowEnd, b] of [[0, outDim, bias], [1, outDim - 1, 0]]) {
+        f.fill(0.5, y1 / 4, y1 / 4 + 4 * outDim);
+        f.fill(0.5, y2 / 4, y2 / 4 + 4 * outDim);
+        theirs(w, ws, xq, xs, y1, b, inDim, rowStart, rowEnd, nX, outDim);
+        kernels.q8Matvec(w, ws, xq, xs, y2, b, inDim, rowStart, rowEnd, nX, outDim);
+        assert.deepEqual(f.slice(y2 / 4, y2 / 4 + 4 * outDim), f.slice(y1 / 4, y1 / 4 + 4 * outDim), `[${outDim}, ${inDim}] × ${nX} rows ${rowStart}–${rowEnd}`);
+      }
+    }
+  }
+  const native = nativeKernels()!;
+  const ok: Parameters<NativeKernels['q8Matvec']> extends [Uint8Array, ...infer Rest] ? Rest : never = [0, 8192, 9216, 10240, 12288, 0, 64, 0, 16, 2, 16];
+  for (const [what, index, value] of [['in_dim not a multiple of 32', 6, 48], ['5 vectors', 9, 5], ['rows past out_dim', 8, 17], ['weights past the end', 0, heap.byteLength - 512]] as const) {
+    const args: typeof ok = [...ok];
+    args[index] = value;
+    assert.throws(() => native.q8Matvec(heap, ...args), RangeError, what);
+  }
+  native.q8Matvec(heap, ...ok);
+});
 
 test('f32Kernels runs prompts on the native kernels, also after the memory grows', { skip }, () => {
   const memory = new WebAssembly.Memory({ initial: 40, maximum: 400 });

@@ -22,7 +22,7 @@ import type { BackendMemory } from '../backend-memory.js';
 import { addLayerNormRows, geluTanhInPlace, layerNormRows, reluInPlace } from '../host-ops.js';
 import { isSharedHeap } from '../../../wasm-shared-heap.js';
 import { readKernelBinary } from '../kernel-binary.js';
-import { nativeKernels } from '../native/native.js';
+import { nativeOn } from '../native/native.js';
 
 export const FMA_ENV = 'INKLING_FMA';
 
@@ -124,8 +124,8 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
     // The native kernels give f32-fma.wat's bits for prompts, so they serve where it does (INKLING_FMA=off turns
     // both off), and gemm_nn's for up to 4 rows.
     const native = nativeOn(memory);
-    const prompt = fma ? (native?.panels ?? fma.gemm_panels) : null;
-    const few = native?.rows ?? plain.gemm_nn;
+    const prompt = fma ? (native?.gemmPanels ?? fma.gemm_panels) : null;
+    const few = native?.gemmRows ?? plain.gemm_nn;
     const gemmNN: F32Kernels['gemmNN'] = (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) =>
       (rows < PANEL_ROWS ? few : (prompt ?? plain.gemm_nn))(x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch);
     kernels = {
@@ -141,22 +141,6 @@ export function f32Kernels(memory: WebAssembly.Memory): F32Kernels {
     bound.set(memory, kernels);
   }
   return kernels;
-}
-
-/**
- * The native kernels' products on `memory` (through a view of it, renewed when the memory grows), or null where
- * this machine has none.
- */
-function nativeOn(memory: WebAssembly.Memory): { panels: F32Kernels['gemmNN']; rows: F32Kernels['gemmNN'] } | null {
-  const native = nativeKernels();
-  if (!native) return null;
-  let heap = new Uint8Array(memory.buffer);
-  const view = () => (heap.buffer === memory.buffer ? heap : (heap = new Uint8Array(memory.buffer)));
-  // Parameters spelled out: a rest array would be an allocation per product in the decode loop.
-  return {
-    panels: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmPanels(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
-    rows: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmRows(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
-  };
 }
 
 /** An MLP's activation: GPT-2's GELU (tanh form) or ReLU. */

@@ -4,7 +4,7 @@
  * Why native beside the WebAssembly kernels: a prompt is bound by arithmetic, and WebAssembly's vectors are
  * 128 bits wide where these CPUs multiply-add 256 at a time; V8 also keeps at most 8 accumulators of the
  * WebAssembly tile in registers. A prompt's product here runs ~2x as fast, and decoding's products, bound by
- * memory, stream ~1.2x as fast (docs/performance-log.md, section 12).
+ * memory, stream ~1.2x as fast (docs/performance-log.md, section 12); int8 ones need half the instructions.
  * Why hand-written rather than a BLAS: it must read the weights where they lie in the engine's WebAssembly heap
  * (no copy, no second layout), give exactly the bits of the WebAssembly kernels it stands in for (so that a
  * machine with it and one without agree, and the tests can say so), and ship without a library per platform.
@@ -12,6 +12,8 @@
  *   gemmPanels(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)     prompts: f32-fma.wat's gemm_panels
  *   gemmRows(heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch)       1 to 4 rows: f32.wat's gemm_nn
  *     out[r*ldo + j] = bias[j] + sum_i x[r*ldx + i] * w[i*ldw + j]      r < rows, j < n, i in order
+ *   q8Matvec(heap, w, ws, xq, xs, y, bias, in_dim, row_start, row_end, n_x, out_dim)
+ *                                                         int8 weights (the fast precision): q8.wat's q8_matvec
  * with heap a Uint8Array over the WebAssembly memory, pointers its byte offsets (bias 0: none) and strides in
  * floats; gemmPanels's scratch holds 16k floats (gemmRows uses none). Each output is the same chain of operations
  * as in the kernel it stands in for, which the build keeps by fusing nothing itself (-ffp-contract=off).
@@ -201,87 +203,142 @@ TARGET_AVX2 static void gemm_rows(const float *x, int rows, int k, int ldx, cons
     default: gemm_few(x, 4, k, ldx, w, n, ldw, out, ldo); break;
   }
 }
-#endif
 
-/* Whether [at, at + floats * 4) lies in a heap of `length` bytes, at a whole float. */
-static int fits(int64_t at, int64_t floats, size_t length) {
-  return at >= 0 && at % 4 == 0 && floats >= 0 && floats <= (int64_t)(length / 4) && at <= (int64_t)length - floats * 4;
-}
-
-/* A product's arguments, read from JavaScript and checked against the heap. */
-typedef struct {
-  char *heap;
-  int64_t x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch;
-} Product;
-
-/* Reads (heap, x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) into p; on a wrong one throws and returns 0.
- * The arguments come from the engine, but a wrong one must be an exception, not a write outside the heap. */
-static int read_product(napi_env env, napi_callback_info info, const char *name, int64_t scratch_floats_per_k, Product *p) {
-  size_t argc = 12;
-  napi_value args[12];
-  char message[160];
-  void *unavailable; /* the module's reason, checked once when it loaded (cpuid can trap in a virtual machine) */
-  if (napi_get_cb_info(env, info, &argc, args, NULL, &unavailable) != napi_ok || argc != 12) {
-    snprintf(message, sizeof message, "%s takes a heap view and 11 numbers", name);
-    napi_throw_type_error(env, NULL, message);
-    return 0;
-  }
-  napi_typedarray_type type;
-  size_t length, byte_offset;
-  void *data;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
-    snprintf(message, sizeof message, "%s: the heap must be a Uint8Array", name);
-    napi_throw_type_error(env, NULL, message);
-    return 0;
-  }
-  int64_t v[11];
-  for (int i = 0; i < 11; i++) {
-    if (napi_get_value_int64(env, args[i + 1], &v[i]) != napi_ok) {
-      snprintf(message, sizeof message, "%s: offsets, sizes and strides must be numbers", name);
-      napi_throw_type_error(env, NULL, message);
-      return 0;
+/* q8.wat's q8_matvec (the fast precision's products): y[j][r] = bias[r] + sum over groups g of
+ * float(w[r][g] . xq[j][g]) * (ws[r][g] * xs[j][g]), for r in [row_start, row_end) and j < n_x (1 to 4), in
+ * groups of 32. The integer dot products are exact, and they are split into q8.wat's four lanes (lane l: the
+ * pairs at 2l, 8 + 2l, 16 + 2l, 24 + 2l); each lane's float sum runs over the groups in order with a separate
+ * multiply and add, and the four lanes meet as (l0 + l1) + (l2 + l3) before the bias: its bits. */
+TARGET_AVX2 static void q8_matvec(const int8_t *w, const float *ws, const int8_t *xq, const float *xs, float *y, const float *bias,
+                                  int in_dim, int row_start, int row_end, int n_x, int out_dim) {
+  const int groups = in_dim / 32;
+  for (int r = row_start; r < row_end; r++) {
+    const int8_t *wr = w + (size_t)r * in_dim;
+    const float *sr = ws + (size_t)r * groups;
+    __m128 acc[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    for (int g = 0; g < groups; g++) {
+      /* Weights 0-15 and 16-31 as 16-bit lanes; pmaddwd's lane m then holds the pair at 2m (and 16 + 2m). */
+      __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wr + 32 * g)));
+      __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wr + 32 * g + 16)));
+      for (int j = 0; j < n_x; j++) {
+        const int8_t *xj = xq + (size_t)j * in_dim + 32 * g;
+        __m256i d = _mm256_add_epi32(_mm256_madd_epi16(wlo, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xj))),
+                                     _mm256_madd_epi16(whi, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xj + 16)))));
+        /* Lanes m and m + 4 together: q8.wat's lane m. */
+        __m128i lanes = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+        float scale = sr[g] * xs[(size_t)j * groups + g];
+        acc[j] = _mm_add_ps(acc[j], _mm_mul_ps(_mm_cvtepi32_ps(lanes), _mm_set1_ps(scale)));
+      }
+    }
+    float b = bias ? bias[r] : 0.0f;
+    for (int j = 0; j < n_x; j++) {
+      float l[4];
+      _mm_storeu_ps(l, acc[j]);
+      y[(size_t)j * out_dim + r] = b + ((l[0] + l[1]) + (l[2] + l[3]));
     }
   }
-  *p = (Product){(char *)data, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
-  /* Offsets up to 4 GiB (a 32-bit WebAssembly heap); sizes within int. */
-  const int64_t most = INT32_MAX;
-  if (p->rows < 1 || p->k < 1 || p->n < 1 || p->ldx < p->k || p->ldw < p->n || p->ldo < p->n || p->rows > most || p->k > most ||
-      p->n > most || p->ldx > most || p->ldw > most || p->ldo > most || !fits(p->x, (p->rows - 1) * p->ldx + p->k, length) ||
-      !fits(p->w, (p->k - 1) * p->ldw + p->n, length) || !fits(p->out, (p->rows - 1) * p->ldo + p->n, length) ||
-      (p->bias != 0 && !fits(p->bias, p->n, length)) || !fits(p->scratch, scratch_floats_per_k * p->k, length)) {
-    snprintf(message, sizeof message, "%s: a matrix lies outside the heap or its sizes do not agree", name);
-    napi_throw_range_error(env, NULL, message);
-    return 0;
-  }
-  if (unavailable != NULL) {
-    napi_throw_error(env, NULL, (const char *)unavailable);
-    return 0;
+}
+#endif
+
+/* Whether [at, at + count * size) lies in a heap of `length` bytes, at a multiple of `size` (1 or 4). */
+static int fits(int64_t at, int64_t count, int64_t size, size_t length) {
+  return at >= 0 && at % size == 0 && count >= 0 && count <= (int64_t)length / size && at <= (int64_t)length - count * size;
+}
+
+/* A call's heap (the bytes of the typed array it was given) and its 11 numbers. */
+typedef struct {
+  char *heap;
+  size_t length;
+  int64_t v[11];
+} Call;
+
+static int fail(napi_env env, napi_status (*throw_)(napi_env, const char *, const char *), const char *name, const char *what) {
+  char message[160];
+  snprintf(message, sizeof message, "%s: %s", name, what);
+  throw_(env, NULL, message);
+  return 0;
+}
+
+/* Reads (heap, 11 numbers); on a wrong one throws and returns 0. Where the CPU cannot run the kernels, throws
+ * the reason the module found when it loaded (passed as the function's data: cpuid can trap in a virtual machine). */
+static int read_call(napi_env env, napi_callback_info info, const char *name, Call *call) {
+  size_t argc = 12;
+  napi_value args[12];
+  void *unavailable;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, &unavailable) != napi_ok || argc != 12)
+    return fail(env, napi_throw_type_error, name, "takes a heap view and 11 numbers");
+  if (unavailable != NULL) return fail(env, napi_throw_error, name, (const char *)unavailable);
+  napi_typedarray_type type;
+  size_t byte_offset;
+  void *data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, args[0], &type, &call->length, &data, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array)
+    return fail(env, napi_throw_type_error, name, "the heap must be a Uint8Array");
+  call->heap = (char *)data;
+  for (int i = 0; i < 11; i++) {
+    if (napi_get_value_int64(env, args[i + 1], &call->v[i]) != napi_ok)
+      return fail(env, napi_throw_type_error, name, "offsets, sizes and strides must be numbers");
   }
   return 1;
 }
 
-#define AT(p, field) ((float *)((p).heap + (p).field))
+/* Offsets up to 4 GiB (a 32-bit WebAssembly heap); sizes within int. The arguments come from the engine, but a
+ * wrong one must be an exception, not a write outside the heap. */
+static const int64_t MOST = INT32_MAX;
+static const char *OUTSIDE = "a matrix lies outside the heap or its sizes do not agree";
+#define FLOATS(call, at) ((float *)((call).heap + (at)))
+
+/* (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch), with scratch_per_k floats of scratch per input. */
+static int read_product(napi_env env, napi_callback_info info, const char *name, int64_t max_rows, int64_t scratch_per_k, Call *c) {
+  if (!read_call(env, info, name, c)) return 0;
+  int64_t x = c->v[0], rows = c->v[1], k = c->v[2], ldx = c->v[3], w = c->v[4], n = c->v[5], ldw = c->v[6], bias = c->v[7],
+          out = c->v[8], ldo = c->v[9], scratch = c->v[10];
+  if (rows < 1 || k < 1 || n < 1 || ldx < k || ldw < n || ldo < n || rows > max_rows || k > MOST || n > MOST || ldx > MOST ||
+      ldw > MOST || ldo > MOST || !fits(x, (rows - 1) * ldx + k, 4, c->length) || !fits(w, (k - 1) * ldw + n, 4, c->length) ||
+      !fits(out, (rows - 1) * ldo + n, 4, c->length) || (bias != 0 && !fits(bias, n, 4, c->length)) ||
+      !fits(scratch, scratch_per_k * k, 4, c->length))
+    return fail(env, napi_throw_range_error, name, OUTSIDE);
+  return 1;
+}
 
 static napi_value GemmPanels(napi_env env, napi_callback_info info) {
-  Product p;
-  if (!read_product(env, info, "gemmPanels", 16, &p)) return NULL;
+  Call c;
+  if (!read_product(env, info, "gemmPanels", MOST, 16, &c)) return NULL;
 #if HAVE_X86
-  gemm_panels(AT(p, x), (int)p.rows, (int)p.k, (int)p.ldx, AT(p, w), (int)p.n, (int)p.ldw, p.bias ? AT(p, bias) : NULL, AT(p, out),
-              (int)p.ldo, AT(p, scratch));
+  const int64_t *v = c.v;
+  gemm_panels(FLOATS(c, v[0]), (int)v[1], (int)v[2], (int)v[3], FLOATS(c, v[4]), (int)v[5], (int)v[6], v[7] ? FLOATS(c, v[7]) : NULL,
+              FLOATS(c, v[8]), (int)v[9], FLOATS(c, v[10]));
 #endif
   return NULL;
 }
 
 static napi_value GemmRows(napi_env env, napi_callback_info info) {
-  Product p;
-  if (!read_product(env, info, "gemmRows", 0, &p)) return NULL;
-  if (p.rows > 4) {
-    napi_throw_range_error(env, NULL, "gemmRows: 1 to 4 rows");
+  Call c;
+  if (!read_product(env, info, "gemmRows", 4, 0, &c)) return NULL;
+#if HAVE_X86
+  const int64_t *v = c.v;
+  gemm_rows(FLOATS(c, v[0]), (int)v[1], (int)v[2], (int)v[3], FLOATS(c, v[4]), (int)v[5], (int)v[6], v[7] ? FLOATS(c, v[7]) : NULL,
+            FLOATS(c, v[8]), (int)v[9]);
+#endif
+  return NULL;
+}
+
+/* (w, ws, xq, xs, y, bias, in_dim, row_start, row_end, n_x, out_dim), as q8.wat's q8_matvec. */
+static napi_value Q8Matvec(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!read_call(env, info, "q8Matvec", &c)) return NULL;
+  int64_t w = c.v[0], ws = c.v[1], xq = c.v[2], xs = c.v[3], y = c.v[4], bias = c.v[5], in_dim = c.v[6], row_start = c.v[7],
+          row_end = c.v[8], n_x = c.v[9], out_dim = c.v[10], groups = in_dim / 32;
+  if (in_dim < 32 || in_dim % 32 != 0 || in_dim > MOST || n_x < 1 || n_x > 4 || out_dim < 1 || out_dim > MOST || row_start < 0 ||
+      row_start > row_end || row_end > out_dim || !fits(w, row_end * in_dim, 1, c.length) || !fits(ws, row_end * groups, 4, c.length) ||
+      !fits(xq, n_x * in_dim, 1, c.length) || !fits(xs, n_x * groups, 4, c.length) ||
+      !fits(y, (n_x - 1) * out_dim + row_end, 4, c.length) || (bias != 0 && !fits(bias, row_end, 4, c.length))) {
+    fail(env, napi_throw_range_error, "q8Matvec", OUTSIDE);
     return NULL;
   }
 #if HAVE_X86
-  gemm_rows(AT(p, x), (int)p.rows, (int)p.k, (int)p.ldx, AT(p, w), (int)p.n, (int)p.ldw, p.bias ? AT(p, bias) : NULL, AT(p, out), (int)p.ldo);
+  q8_matvec((const int8_t *)(c.heap + w), FLOATS(c, ws), (const int8_t *)(c.heap + xq), FLOATS(c, xs), FLOATS(c, y),
+            bias ? FLOATS(c, bias) : NULL, (int)in_dim, (int)row_start, (int)row_end, (int)n_x, (int)out_dim);
 #endif
   return NULL;
 }
@@ -299,5 +356,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "gemmPanels", value);
   napi_create_function(env, "gemmRows", NAPI_AUTO_LENGTH, GemmRows, (void *)reason, &value);
   napi_set_named_property(env, exports, "gemmRows", value);
+  napi_create_function(env, "q8Matvec", NAPI_AUTO_LENGTH, Q8Matvec, (void *)reason, &value);
+  napi_set_named_property(env, exports, "q8Matvec", value);
   return exports;
 }

@@ -1,5 +1,5 @@
 /**
- * The native kernels (gemm.c: the prompt's products and a decode step's): loaded once per thread when they were built for this machine
+ * The native kernels (gemm.c: the float32 products of prompts and decode steps, and the int8 ones): loaded once per thread when they were built for this machine
  * (scripts/build-native.mjs, run by npm's postinstall) and its CPU has AVX2 and FMA; otherwise the engine runs
  * on its WebAssembly kernels alone, and `nativeKernelsNote` says why. `INKLING_NATIVE=off` turns them off.
  */
@@ -21,10 +21,16 @@ export interface NativeKernels {
    * streamed with 256-bit loads.
    */
   gemmRows(heap: Uint8Array, ...product: ProductArgs): void;
+  /** q8.wat's q8_matvec (the fast precision's products), with its bits; its checks beside (a RangeError). */
+  q8Matvec(heap: Uint8Array, ...product: Q8Args): void;
 }
 
 /** x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch: as F32Kernels.gemmNN's. */
 export type ProductArgs = [x: number, rows: number, k: number, ldx: number, w: number, n: number, ldw: number, bias: number, out: number, ldo: number, scratch: number];
+/** w, ws, xq, xs, y, bias, inDim, rowStart, rowEnd, nX, outDim: as Q8Kernels.q8Matvec's. */
+export type Q8Args = [w: number, ws: number, xq: number, xs: number, y: number, bias: number, inDim: number, rowStart: number, rowEnd: number, nX: number, outDim: number];
+/** An 11-number kernel bound to one memory. */
+type Bound<Args extends unknown[]> = (...args: Args) => void;
 
 interface Addon extends NativeKernels {
   /** Why this CPU cannot run them, or null. */
@@ -55,4 +61,29 @@ export function nativeKernels(): NativeKernels | null {
 export function nativeKernelsNote(): string | null {
   loaded ??= load();
   return loaded.note;
+}
+
+/** The native kernels bound to one WebAssembly memory, or null where this machine has none. */
+export interface NativeOnMemory {
+  gemmPanels: Bound<ProductArgs>;
+  gemmRows: Bound<ProductArgs>;
+  q8Matvec: Bound<Q8Args>;
+}
+
+/**
+ * The native kernels working on `memory`, through a view of it that is renewed when the memory grows (a grown
+ * memory's old buffer is detached, or, shared, too short); null where this machine has none.
+ */
+export function nativeOn(memory: WebAssembly.Memory): NativeOnMemory | null {
+  const native = nativeKernels();
+  if (!native) return null;
+  let heap = new Uint8Array(memory.buffer);
+  const view = () => (heap.buffer === memory.buffer ? heap : (heap = new Uint8Array(memory.buffer)));
+  // Parameters spelled out: a rest array would be an allocation per product in the decode loop.
+  return {
+    gemmPanels: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmPanels(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
+    gemmRows: (x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch) => native.gemmRows(view(), x, rows, k, ldx, w, n, ldw, bias, out, ldo, scratch),
+    q8Matvec: (w, ws, xq, xs, y, bias, inDim, rowStart, rowEnd, nX, outDim) =>
+      native.q8Matvec(view(), w, ws, xq, xs, y, bias, inDim, rowStart, rowEnd, nX, outDim),
+  };
 }

@@ -9,6 +9,7 @@
  * inputs and outputs there. Layouts are described at the top of q8.wat.
  */
 import { readKernelBinary } from '../kernel-binary.js';
+import { nativeOn } from '../native/native.js';
 
 /** Number of consecutive weights (along the input dimension) that share one scale. */
 export const Q8_GROUP = 32;
@@ -96,6 +97,8 @@ export function dequantizeQ8(m: Q8Matrix): Float32Array {
 /** Typed calls into q8.wasm. All pointers are byte offsets into `memory`; see q8.wat for the layouts. */
 export interface Q8Kernels {
   readonly memory: WebAssembly.Memory;
+  /** Whether q8Matvec runs on the native kernel (native/gemm.c: the same bits), not q8.wasm's. */
+  readonly native: boolean;
   /**
    * xq (n int8) and xs (n/32 float32) ← quantized x (n float32); n a multiple of 32. nX input vectors laid
    * out one after another are quantized by one call with n = inDim · nX (groups never straddle vectors).
@@ -159,8 +162,12 @@ export function loadQ8Kernels(memory: WebAssembly.Memory): Q8Kernels {
       throw new Error(`matvec: row range [${rowStart}, ${rowEnd}) is not within [0, ${outDim})`);
     }
   };
+  // The native kernel where this machine has it: the same bits with half the instructions (native/gemm.c).
+  const native = nativeOn(memory)?.q8Matvec;
+  const matvec = native ?? exports.q8_matvec;
   return {
     memory,
+    native: native !== undefined,
     quantizeX(xPtr, n, xqPtr, xsPtr) {
       if (!(Number.isInteger(n) && n >= 0 && n % Q8_GROUP === 0)) throw new Error(`quantizeX: n must be a multiple of ${Q8_GROUP}, got ${n}`);
       return exports.quantize_x(xPtr, n, xqPtr, xsPtr) !== 0;
@@ -171,7 +178,7 @@ export function loadQ8Kernels(memory: WebAssembly.Memory): Q8Kernels {
     },
     q8Matvec(wPtr, wsPtr, xqPtr, xsPtr, yPtr, biasPtr, inDim, rowStart, rowEnd, nX, outDim) {
       checkProduct(inDim, rowStart, rowEnd, nX, outDim);
-      exports.q8_matvec(wPtr, wsPtr, xqPtr, xsPtr, yPtr, biasPtr, inDim, rowStart, rowEnd, nX, outDim);
+      matvec(wPtr, wsPtr, xqPtr, xsPtr, yPtr, biasPtr, inDim, rowStart, rowEnd, nX, outDim);
     },
     f32Matvec(wPtr, yPtr, xPtr, biasPtr, inDim, rowStart, rowEnd, nX, outDim) {
       checkProduct(inDim, rowStart, rowEnd, nX, outDim);
