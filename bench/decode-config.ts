@@ -35,7 +35,7 @@ export interface DecodeConfigResult {
   /** Whether exact decoding screened the output layer by its int8 copy (worker/model/output-screen.ts). */
   screened: boolean;
   note: string | null;
-  /** Whether prompts ran on the native kernels (worker/model/kernels/native), and why not. */
+  /** Whether the products ran on the native kernels (worker/model/kernels/native), and why not. */
   native_kernels: boolean;
   native_kernels_note: string | null;
   /** Median of three prefills. */

@@ -67,5 +67,5 @@ try {
     console.error(message);
     process.exit(1);
   }
-  console.warn(`${message}\n(Inkling works without them: prompts then run on the WebAssembly kernels, about half as fast.)`);
+  console.warn(`${message}\n(Inkling works without them: its matrix products then run on the WebAssembly kernels, prompts about half as fast.)`);
 }

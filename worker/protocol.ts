@@ -220,7 +220,7 @@ export type WorkerStatusEvent =
       precision: Precision;
       /** Why exact although fast was asked for (GPT2Model.precisionNote), else null. */
       precisionNote: string | null;
-      /** Whether prompts' products run on the native kernels (AVX2; worker/model/kernels/native). */
+      /** Whether the matrix products run on the native kernels (AVX2; worker/model/kernels/native). */
       nativeKernels: boolean;
       /** Why not (GPT2Model.nativeKernelsNote), else null. */
       nativeKernelsNote: string | null;

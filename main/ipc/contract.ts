@@ -85,7 +85,10 @@ export interface EngineStatus {
   precision?: EnginePrecision;
   /** Why exact although fast was asked for, e.g. "inDim must be a positive multiple of 32, got 40". */
   precisionNote?: string | null;
-  /** Whether prompts run on the native kernels (AVX2, about twice the WebAssembly ones); absent until reported. */
+  /**
+   * Whether the matrix products run on the native kernels (AVX2: prompts about twice as fast as on the WebAssembly
+   * ones); absent until reported.
+   */
   nativeKernels?: boolean;
   /** Why not, e.g. "this CPU has no AVX2 and FMA"; null when they do. */
   nativeKernelsNote?: string | null;
