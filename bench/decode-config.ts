@@ -108,13 +108,14 @@ async function measure(
   const single = singles.sort((a, b) => a.timings.decodeTokensPerS - b.timings.decodeTokensPerS)[Math.floor(singles.length / 2)];
   const triple = await decode(model, prompt, 3, quick ? 16 : NEW_TOKENS);
   const rss = process.memoryUsage().rss;
+  const nativeNote = model.nativeKernelsNote;
   const result: DecodeConfigResult = {
     threads: model.threads,
     precision: model.precision,
     screened: model.screened,
     note: model.threadsNote ?? model.precisionNote,
-    native_kernels: model.nativeKernelsNote === null,
-    native_kernels_note: model.nativeKernelsNote,
+    native_kernels: nativeNote === null,
+    native_kernels_note: nativeNote,
     prefill_ms: round(prefill),
     decode_tokens_per_s: round(single.timings.decodeTokensPerS, 2),
     decode_nrs3_tokens_per_s: round(triple.timings.decodeTokensPerS, 2),

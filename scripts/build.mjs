@@ -38,7 +38,8 @@ const NODE_TARGET = 'node20';
  * The tsx bootstrap (worker/tsx-bootstrap.mjs) is deliberately not among them: a build starts its threads'
  * compiled .js files (worker/thread-entry.ts).
  */
-const isRunTimeAsset = (name) => name.endsWith('.wasm') || name.endsWith('.node');
+// The addon by its name: node-gyp leaves other .node files in build/ folders (intermediate, or of a failed build).
+const isRunTimeAsset = (name) => name.endsWith('.wasm') || name === 'inkling-native.node';
 /** Where a build's threads start; checked after building, because a missing one fails only once a thread starts. */
 const THREAD_ENTRIES = [path.join('worker', 'thread.js'), path.join('worker', 'model', 'parallel', 'partner-thread.js')];
 

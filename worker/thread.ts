@@ -133,6 +133,7 @@ async function load(msg: InitMessage): Promise<Engine> {
   const modelOptions: GPT2ModelOptions = { threads: msg.threads, precision: msg.precision };
   const [model, tokenizer] = await Promise.all([loadModel(msg.modelDir, modelOptions), loadTokenizer(msg.modelDir)]);
   const nPositions = model.config.nPositions;
+  const nativeKernelsNote = model.nativeKernelsNote;
   post({
     type: 'status',
     state: 'ready',
@@ -142,8 +143,8 @@ async function load(msg: InitMessage): Promise<Engine> {
     threadsNote: model.threadsNote,
     precision: model.precision,
     precisionNote: model.precisionNote,
-    nativeKernels: model.nativeKernelsNote === null,
-    nativeKernelsNote: model.nativeKernelsNote,
+    nativeKernels: nativeKernelsNote === null,
+    nativeKernelsNote,
     modelName: path.basename(path.resolve(msg.modelDir)),
     nPositions,
     loadMs: performance.now() - started,

@@ -74,6 +74,7 @@ async function generateCommand(input: CliInput): Promise<void> {
       process.stderr.write(`inkling: the prompt was cut to its last ${result.promptTokens} tokens to fit the context window\n`);
     }
     if (values.json) {
+      const nativeKernelsNote = model.nativeKernelsNote;
       const out = {
         backend: backend.name,
         backendReason: backend.reason,
@@ -81,8 +82,8 @@ async function generateCommand(input: CliInput): Promise<void> {
         threadsNote: model.threadsNote,
         precision: model.precision,
         precisionNote: model.precisionNote,
-        nativeKernels: model.nativeKernelsNote === null,
-        nativeKernelsNote: model.nativeKernelsNote,
+        nativeKernels: nativeKernelsNote === null,
+        nativeKernelsNote,
         promptTokens: result.promptTokens,
         truncatedPromptTokens: result.truncatedPromptTokens,
         sequences: result.sequences.map((s) => ({ ids: s.ids, text: s.text, finishReason: s.finishReason })),
